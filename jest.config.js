@@ -1,0 +1,24 @@
+// Jest runs in native ESM mode; ts-jest only transpiles (the typecheck step checks types).
+const transform = {
+  '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: { allowImportingTsExtensions: true, rewriteRelativeImportExtensions: true, noEmit: false } }],
+};
+const common = {
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform,
+  testEnvironment: 'node',
+};
+
+export default {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/controller/**/*.test.ts', '<rootDir>/sim/**/*.test.ts'] },
+    {
+      ...common,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/test/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/harness/global-setup.ts',
+      globalTeardown: '<rootDir>/test/harness/global-teardown.ts',
+    },
+  ],
+  testTimeout: 120000,
+};
