@@ -1,0 +1,149 @@
+// A work queue of keys with client-go's semantics: a key added many times is processed once, a
+// key is never processed by two workers at once (re-adds while processing run again after
+// done()), failures back off per key exponentially, and an overall token bucket limits retries.
+
+export interface WorkQueueOptions {
+  /** First retry delay of a failing key (client-go: 5 ms). */
+  baseDelayMs?: number;
+  /** Longest retry delay of a failing key (client-go: 1000 s). */
+  maxDelayMs?: number;
+  /** Overall retry rate (client-go: 10 per second, burst 100). */
+  qps?: number;
+  burst?: number;
+  now?: () => number;
+}
+
+export class WorkQueue<K = string> {
+  private readonly queue: K[] = [];
+  private readonly dirty = new Set<K>();
+  private readonly processing = new Set<K>();
+  private readonly failures = new Map<K, number>();
+  private readonly delayed = new Map<K, { at: number; timer: NodeJS.Timeout }>();
+  private readonly waiters: ((key: K | undefined) => void)[] = [];
+  private readonly baseDelayMs: number;
+  private readonly maxDelayMs: number;
+  private readonly qps: number;
+  private readonly burst: number;
+  private readonly now: () => number;
+  private tokens: number;
+  private tokensAt: number;
+  private shuttingDown = false;
+
+  constructor(options: WorkQueueOptions = {}) {
+    this.baseDelayMs = options.baseDelayMs ?? 5;
+    this.maxDelayMs = options.maxDelayMs ?? 1_000_000;
+    this.qps = options.qps ?? 10;
+    this.burst = options.burst ?? 100;
+    this.now = options.now ?? Date.now;
+    this.tokens = this.burst;
+    this.tokensAt = this.now();
+  }
+
+  get length(): number {
+    return this.queue.length;
+  }
+
+  /** Keys waiting, being processed or scheduled for later. */
+  get pending(): number {
+    return this.dirty.size + this.processing.size + this.delayed.size;
+  }
+
+  add(key: K): void {
+    if (this.shuttingDown || this.dirty.has(key)) return;
+    this.dirty.add(key);
+    if (this.processing.has(key)) return; // queued again by done()
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      this.dirty.delete(key);
+      this.processing.add(key);
+      waiter(key);
+    } else {
+      this.queue.push(key);
+    }
+  }
+
+  /** Adds the key after a delay; an earlier pending delay for the key wins. */
+  addAfter(key: K, delayMs: number): void {
+    if (this.shuttingDown) return;
+    if (delayMs <= 0) return this.add(key);
+    const at = this.now() + delayMs;
+    const existing = this.delayed.get(key);
+    if (existing && existing.at <= at) return;
+    if (existing) clearTimeout(existing.timer);
+    const timer = setTimeout(() => {
+      this.delayed.delete(key);
+      this.add(key);
+    }, delayMs);
+    timer.unref?.();
+    this.delayed.set(key, { at, timer });
+  }
+
+  /** Retries a failed key after its per-key backoff and the overall rate limit, whichever is later. */
+  addRateLimited(key: K): void {
+    const failures = this.failures.get(key) ?? 0;
+    this.failures.set(key, failures + 1);
+    const backoff = Math.min(this.baseDelayMs * 2 ** failures, this.maxDelayMs);
+    this.addAfter(key, Math.max(backoff, this.bucketDelay()));
+  }
+
+  /** Clears the key's failure count after a success. */
+  forget(key: K): void {
+    this.failures.delete(key);
+  }
+
+  failureCount(key: K): number {
+    return this.failures.get(key) ?? 0;
+  }
+
+  /** The next key to process, or undefined once the queue shuts down. */
+  get(): Promise<K | undefined> {
+    const key = this.queue.shift();
+    if (key !== undefined) {
+      this.dirty.delete(key);
+      this.processing.add(key);
+      return Promise.resolve(key);
+    }
+    if (this.shuttingDown) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  done(key: K): void {
+    this.processing.delete(key);
+    if (this.dirty.has(key)) {
+      this.dirty.delete(key);
+      this.add(key);
+    }
+  }
+
+  shutdown(): void {
+    this.shuttingDown = true;
+    for (const { timer } of this.delayed.values()) clearTimeout(timer);
+    this.delayed.clear();
+    for (const waiter of this.waiters.splice(0)) waiter(undefined);
+  }
+
+  /** Token bucket: how long until a token is free, taking it. */
+  private bucketDelay(): number {
+    const now = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.tokensAt) / 1000) * this.qps);
+    this.tokensAt = now;
+    this.tokens -= 1;
+    return this.tokens >= 0 ? 0 : (-this.tokens / this.qps) * 1000;
+  }
+}
+
+/** Runs `workers` loops that take keys and hand them to the handler until the queue shuts down. */
+export async function runWorkers<K>(queue: WorkQueue<K>, workers: number, handle: (key: K) => Promise<void>): Promise<void> {
+  const loop = async (): Promise<void> => {
+    for (;;) {
+      const key = await queue.get();
+      if (key === undefined) return;
+      try {
+        await handle(key);
+      } finally {
+        queue.done(key);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: workers }, loop));
+}
