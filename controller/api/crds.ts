@@ -94,7 +94,8 @@ export function rootSchema(def: KindDefinition): Schema {
     properties: {
       apiVersion: { type: 'string', description: 'APIVersion of this object: virtfleet.io/v1alpha1.', maxLength: 64 },
       kind: { type: 'string', description: `Kind of this object: ${def.kind}.`, maxLength: 64 },
-      metadata: { type: 'object', description: 'Standard object metadata.' },
+      // The API server forbids anything but name and generateName rules on metadata, even a description.
+      metadata: { type: 'object' } as Schema,
       spec: def.spec,
       status: def.status,
     },

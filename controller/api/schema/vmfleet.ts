@@ -43,6 +43,8 @@ const template = obj(
       'KubeVirt VirtualMachineSpec of each VM.',
       {
         runStrategy: enumOf('KubeVirt run strategy of each VM.', RUN_STRATEGIES, { default: 'Always' }),
+        // Typed only so the rule below can see it: CEL cannot read fields the schema leaves unknown.
+        running: bool('Deprecated by KubeVirt in favour of runStrategy; refused here.'),
         template: vmiTemplate,
       },
       {
@@ -95,7 +97,7 @@ const updateStrategy = obj(
     type: enumOf('RollingUpdate replaces VMs under the limits below; OnDelete updates a VM only when it is deleted.', UPDATE_STRATEGY_TYPES, { default: 'RollingUpdate' }),
     rollingUpdate,
   },
-  { rules: [{ rule: "self.type == 'RollingUpdate' || !has(self.rollingUpdate)", message: 'rollingUpdate is allowed only when type is RollingUpdate' }] },
+  { default: {}, rules: [{ rule: "self.type == 'RollingUpdate' || !has(self.rollingUpdate)", message: 'rollingUpdate is allowed only when type is RollingUpdate' }] },
 );
 
 const remediation = obj('What VirtFleet does when a running VM drifts from its desired state.', {
@@ -104,14 +106,14 @@ const remediation = obj('What VirtFleet does when a running VM drifts from its d
     maxConcurrent: int('Most migrations of this fleet in flight at once.', { minimum: 1, maximum: 100, default: 2 }),
     timeout: duration('A migration still running after this long is aborted and retried later.', '30m'),
     fallback: enumOf('What to do when a VM is not live-migratable: Restart it within maxUnavailable and the disruption window, or None (report only).', FALLBACKS, { default: 'None' }),
-  }),
+  }, { default: {} }),
   manualEdits: enumOf('Revert re-applies the template to a hand-edited VM; Report only reports it.', MANUAL_EDIT_POLICIES, { default: 'Revert' }),
   rebalance: obj('Optional topology rebalancing after failures.', {
     enabled: bool('Move VMs to restore the topology spread.', { default: false }),
     topologyKey: str('Node label whose values form the topology domains.', { maxLength: 317, minLength: 1, default: 'topology.kubernetes.io/zone' }),
     maxSkew: int('Largest allowed difference in VM count between two domains.', { minimum: 1, maximum: 1000, default: 1 }),
     coolDown: duration('Minimum time between two rebalancing moves of the fleet, so VMs never ping-pong.', '10m'),
-  }),
+  }, { default: {} }),
   disruptionWindow: obj(
     'When restarts may happen. Migrations may happen at any time.',
     {
@@ -120,7 +122,7 @@ const remediation = obj('What VirtFleet does when a running VM drifts from its d
     },
     { required: ['schedule', 'duration'] },
   ),
-});
+}, { default: {} });
 
 export const vmFleetSpec: Schema = obj(
   'The desired state of the fleet.',
@@ -136,7 +138,7 @@ export const vmFleetSpec: Schema = obj(
     nameGeneration: obj('Per-VM values stamped from the template, as KubeVirt\'s VirtualMachinePool does.', {
       appendIndexToSecretRefs: bool('Append -<index> to every Secret a VM references.', { default: false }),
       appendIndexToConfigMapRefs: bool('Append -<index> to every ConfigMap a VM references.', { default: false }),
-    }),
+    }, { default: {} }),
     updateStrategy,
     paused: bool('Stop rolling out changes; drift repair continues.', { default: false }),
     minReadySeconds: int('Seconds a VM must be Ready before it counts as available.', { minimum: 0, maximum: 86400, default: 0 }),
@@ -147,17 +149,17 @@ export const vmFleetSpec: Schema = obj(
         set: true,
         default: ['NotReady', 'OutdatedRevision', 'HighestIndex'],
       }),
-    }),
+    }, { default: {} }),
     diskRetention: obj('Whether the DataVolumes of removed VMs are kept, as StatefulSets\' PVC retention policy.', {
       whenScaled: enumOf('When the fleet scales down.', DISK_RETENTION, { default: 'Delete' }),
       whenDeleted: enumOf('When the fleet is deleted.', DISK_RETENTION, { default: 'Delete' }),
-    }),
+    }, { default: {} }),
     autohealing: obj('Replacement of VMs that cannot run.', {
       enabled: bool('Replace failing VMs.', { default: true }),
       startupFailureThreshold: int('Consecutive start failures after which a VM is replaced.', { minimum: 1, maximum: 100, default: 3 }),
       minFailingToStartDuration: duration('How long a VM must have been failing to start before it is replaced.', '5m'),
       nodeLostTimeout: duration('How long a VM\'s node may be NotReady before the VM is replaced.', '5m'),
-    }),
+    }, { default: {} }),
   },
   {
     required: ['selector', 'image', 'template'],
