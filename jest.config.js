@@ -1,10 +1,11 @@
 // Jest runs in native ESM mode; ts-jest only transpiles (the typecheck step checks types).
+// Imports keep their .ts extensions, which jest resolves and Node's type stripping loads (the
+// global setup runs outside jest's module system).
 const transform = {
-  '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: { allowImportingTsExtensions: true, rewriteRelativeImportExtensions: true, noEmit: false } }],
+  '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: { allowImportingTsExtensions: true, rewriteRelativeImportExtensions: false, noEmit: false } }],
 };
 const common = {
   extensionsToTreatAsEsm: ['.ts'],
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform,
   testEnvironment: 'node',
 };

@@ -1,0 +1,40 @@
+// Installs CRD manifests into a cluster with server-side apply and waits until each is
+// Established, so callers can create custom resources at once. Manifests go out as raw JSON:
+// client-node's typed serializer would drop schema keys such as x-kubernetes-int-or-string.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { KubeClient, type ObjectLike } from '../kube/client.ts';
+
+const FIELD_MANAGER = 'virtfleet-installer';
+const CRD = { group: 'apiextensions.k8s.io', version: 'v1', kind: 'CustomResourceDefinition', plural: 'customresourcedefinitions', namespaced: false } as const;
+
+interface CrdStatus extends ObjectLike {
+  status?: { conditions?: { type: string; status: string }[] };
+}
+
+export function readCrdManifests(dir: string): ObjectLike[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => d.toJS() as ObjectLike))
+    .filter((o) => o?.kind === 'CustomResourceDefinition');
+}
+
+export async function installCrds(kc: KubeConfig, dirs: string[], timeoutMs = 60_000): Promise<string[]> {
+  const client = new KubeClient(kc, { qps: 0 });
+  const crds = dirs.flatMap(readCrdManifests);
+  await Promise.all(crds.map((crd) => client.apply(CRD, crd, FIELD_MANAGER)));
+  const names = crds.map((c) => c.metadata!.name!);
+  const deadline = Date.now() + timeoutMs;
+  for (const name of names) {
+    for (;;) {
+      const crd = await client.get<CrdStatus>(CRD, { name });
+      if (crd?.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
+      if (Date.now() > deadline) throw new Error(`CRD ${name} not Established after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return names;
+}
