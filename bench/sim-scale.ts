@@ -1,0 +1,72 @@
+// Benchmark: the simulator starts N VMs on M simulated nodes against a real kube-apiserver.
+// Prints the time until every VMI is Running (as the API server reports it) and the
+// simulator's peak memory (VmHWM of its own process).
+//   node bench/sim-scale.ts [--nodes 1000] [--vms 10000] [--speed 100]
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Watch } from '@kubernetes/client-node';
+import { KubeClient } from '../controller/kube/client.ts';
+import { pathOf, RESOURCES } from '../controller/kube/resources.ts';
+import { ensureAssets } from '../controller/local/assets.ts';
+import { ControlPlane } from '../controller/local/control-plane.ts';
+import { installCrds } from '../controller/local/install-crds.ts';
+import { virtualMachine } from '../test/fixtures/vms.ts';
+
+const { values } = parseArgs({ options: { nodes: { type: 'string', default: '1000' }, vms: { type: 'string', default: '10000' }, speed: { type: 'string', default: '100' } } });
+const nodes = Number(values.nodes);
+const vms = Number(values.vms);
+const root = join(import.meta.dirname, '..');
+const namespace = 'bench';
+
+function peakRssMiB(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'));
+  return Number(line?.split(/\s+/)[1] ?? 0) / 1024;
+}
+
+const plane = await ControlPlane.start({ assets: await ensureAssets() });
+const sim = spawn(process.execPath, ['controller/cli/main.ts', 'sim', '--kubeconfig', plane.kubeconfigPath, '--nodes', String(nodes), '--speed', values.speed!, '-n', namespace], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+try {
+  await installCrds(plane.kubeConfig(), [join(root, 'crds'), join(root, 'test', 'fixtures', 'crds')]);
+  const client = new KubeClient(plane.kubeConfig(), { qps: 0, maxSockets: 32 });
+  await client.create(RESOURCES.namespace, { metadata: { name: namespace } });
+  // The simulator announces itself once its node pool exists and its informers have synced.
+  await new Promise<void>((resolve, reject) => {
+    sim.stdout!.on('data', (d: Buffer) => d.toString().includes('simulating KubeVirt') && resolve());
+    sim.once('exit', (code) => reject(new Error(`simulator exited with ${code}`)));
+  });
+  console.log(`${nodes} nodes ready; creating ${vms} VMs`);
+
+  const started = Date.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (next < vms) await client.create(RESOURCES.vm, virtualMachine(namespace, `vm-${next++}`, { memory: '2Gi' }));
+  }));
+  const created = Date.now();
+  // Count Running VMIs from a watch: listing 10,000 objects every second would load the API server.
+  const phases = new Map<string, string>();
+  let running = 0;
+  const watch = await new Watch(plane.kubeConfig()).watch(pathOf(RESOURCES.vmi, namespace), {}, (type, obj: { metadata?: { name?: string }; status?: { phase?: string } }) => {
+    const name = obj.metadata?.name ?? '';
+    const was = phases.get(name) === 'Running';
+    const now = type !== 'DELETED' && obj.status?.phase === 'Running';
+    phases.set(name, now ? 'Running' : '');
+    running += Number(now) - Number(was);
+  }, () => undefined);
+  while (running < vms) {
+    await new Promise((r) => setTimeout(r, 1000));
+    process.stdout.write(`\r${running}/${vms} Running after ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  }
+  watch.abort();
+  const done = Date.now();
+  console.log('');
+  console.log(`nodes=${nodes} vms=${vms} speed=${values.speed}x`);
+  console.log(`create ${vms} VMs: ${((created - started) / 1000).toFixed(1)} s`);
+  console.log(`all VMIs Running: ${((done - started) / 1000).toFixed(1)} s after the first create`);
+  console.log(`simulator peak RSS: ${peakRssMiB(sim.pid!).toFixed(0)} MiB`);
+} finally {
+  sim.kill('SIGTERM');
+  await new Promise((r) => sim.once('exit', r));
+  await plane.stop();
+}
