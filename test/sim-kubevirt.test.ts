@@ -111,6 +111,16 @@ describe('live migration', () => {
     expect(notMigratable.reason).toBe('HostDeviceNotLiveMigratable');
     expect(await refusal(migration('gpu-1', 'gpu'))).toMatch(/not live migratable|HostDeviceNotLiveMigratable/i);
 
+    await c.client.create(RESOURCES.pvc, {
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: 'rwo-disk', namespace: c.namespace },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+    });
+    await runningVM('pinned', { claim: 'rwo-disk' });
+    const rwo = await waitFor('LiveMigratable False', async () => (await vmi('pinned'))?.status?.conditions?.find((x) => x.type === 'LiveMigratable' && x.status === 'False'));
+    expect(rwo.reason).toBe('DisksNotLiveMigratable');
+
     await runningVM('busy', { memory: '16Gi' });
     await c.client.create(RESOURCES.vmim, migration('busy-1', 'busy'));
     expect(await refusal(migration('busy-2', 'busy'))).toMatch(/in-flight migration detected/);

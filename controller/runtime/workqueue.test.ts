@@ -23,6 +23,14 @@ describe('WorkQueue', () => {
     expect(q.length).toBe(1);
   });
 
+  it('hands out nothing more once shut down, so workers stop promptly', async () => {
+    const q = new WorkQueue();
+    q.add('a');
+    q.add('b');
+    q.shutdown();
+    expect(await q.get()).toBeUndefined();
+  });
+
   it('backs off a failing key exponentially and forgets it on success', () => {
     const q = new WorkQueue({ baseDelayMs: 5, now: () => 0 });
     const delays: number[] = [];

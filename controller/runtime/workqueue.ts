@@ -95,8 +95,9 @@ export class WorkQueue<K = string> {
     return this.failures.get(key) ?? 0;
   }
 
-  /** The next key to process, or undefined once the queue shuts down. */
+  /** The next key to process, or undefined once the queue shuts down (queued keys are dropped). */
   get(): Promise<K | undefined> {
+    if (this.shuttingDown) return Promise.resolve(undefined);
     const key = this.queue.shift();
     if (key !== undefined) {
       this.dirty.delete(key);
