@@ -11,6 +11,7 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY controller ./controller
+COPY sim ./sim
 COPY crds ./crds
 # KubeVirt's and CDI's schemas, which `virtfleet validate` checks VM templates against.
 COPY test/fixtures/crds ./test/fixtures/crds
