@@ -173,8 +173,9 @@ async function finishRunning(
 ): Promise<void> {
   if (state?.completed) return setPhase(state.failed ? 'Failed' : 'Succeeded');
   const cfg = ctx.config.migration;
-  const stalls = ctx.chance.chance(cfg.stallProbability, `stall/${key}`);
-  const fails = ctx.chance.chance(cfg.failureProbability, `fail/${key}`) || cfg.failingNodes.includes(state?.sourceNode ?? '') || cfg.failingNodes.includes(state?.targetNode ?? '');
+  // Keyed by the migration name alone, so a seed gives the same outcomes in any namespace.
+  const stalls = ctx.chance.chance(cfg.stallProbability, `stall/${m.metadata?.name}`);
+  const fails = ctx.chance.chance(cfg.failureProbability, `fail/${m.metadata?.name}`) || cfg.failingNodes.includes(state?.sourceNode ?? '') || cfg.failingNodes.includes(state?.targetNode ?? '');
   const duration = stalls ? cfg.progressTimeoutMs : migrationDurationMs(vmiRequests(vmi.spec).memoryBytes, cfg.msPerGiB);
   const wait = ctx.clock.remaining(state?.startTimestamp ?? enteredAt(m, 'Running'), duration);
   if (wait > 0) return ctx.enqueue('migration', key, wait);
