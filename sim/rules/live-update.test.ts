@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import type { V1VirtualMachineInstanceSpec } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
-import { RestartReason, classifyVmChange, semanticEqual } from './live-update.ts';
+import { semanticEqual } from '../../controller/core/semantic.ts';
+import { RestartReason, classifyVmChange } from './live-update.ts';
 
 type Spec = V1VirtualMachineInstanceSpec;
 

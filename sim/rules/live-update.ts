@@ -3,7 +3,9 @@
 // KubeVirt: pkg/virt-controller/watch/vm/vm.go syncRestartRequired, handleCPUChangeRequest,
 // handleAffinityChangeRequest, handleTolerationsChangeRequest; pkg/liveupdate/memory.
 import type { V1VirtualMachineInstanceSpec } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
-import { parseQuantity } from './resources.ts';
+import { DEFAULT_MAX_HOTPLUG_RATIO, dropDefaultedFields, PLACEMENT_FIELDS } from '../../controller/core/kubevirt-defaults.ts';
+import { semanticEqual } from '../../controller/core/semantic.ts';
+import { parseQuantity } from '../../controller/core/quantity.ts';
 
 type Spec = V1VirtualMachineInstanceSpec;
 
@@ -33,74 +35,6 @@ export const RestartReason = {
   MemoryNotMigratable: 'memory hotplug is realised by live migration and the VMI is not live-migratable',
 } as const;
 
-/**
- * KubeVirt: KubeVirt CR liveUpdateConfiguration.maxHotplugRatio default. virt-controller sets a
- * VMI's cpu.maxSockets and memory.maxGuest to ratio × the start value unless given.
- */
-export const DEFAULT_MAX_HOTPLUG_RATIO = 4;
-
-const PLACEMENT_FIELDS = ['nodeSelector', 'affinity', 'tolerations'] as const;
-
-/**
- * Fields KubeVirt (or its webhooks) fills in on a VMI when the template leaves them out; a
- * difference there is ignored when the template does not set the field.
- */
-const DEFAULTED_PATHS: string[][] = [
-  ['architecture'],
-  ['terminationGracePeriodSeconds'],
-  ['networks'],
-  ['domain', 'devices', 'interfaces'],
-  ['domain', 'machine'],
-  ['domain', 'firmware', 'uuid'],
-  ['domain', 'firmware', 'serial'],
-  ['domain', 'cpu', 'cores'],
-  ['domain', 'cpu', 'threads'],
-  ['domain', 'cpu', 'model'],
-  ['domain', 'cpu', 'maxSockets'],
-  ['domain', 'memory', 'maxGuest'],
-  ['domain', 'resources', 'requests', 'cpu'],
-  ['domain', 'resources', 'requests', 'memory'],
-  ['domain', 'resources', 'limits', 'cpu'],
-  ['domain', 'resources', 'limits', 'memory'],
-  ['domain', 'features', 'acpi'],
-];
-
-/**
- * Kubernetes: equality.Semantic.DeepEqual, where nil and empty maps and slices are equal; here
- * undefined, null, [] and objects holding only empty values are all "empty", so an absent key
- * equals an empty value.
- */
-export function semanticEqual(a: unknown, b: unknown): boolean {
-  const emptyA = isEmpty(a);
-  const emptyB = isEmpty(b);
-  if (emptyA || emptyB) return emptyA && emptyB;
-  if (Array.isArray(a) || Array.isArray(b)) {
-    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => semanticEqual(x, b[i]));
-  }
-  if (typeof a === 'object' && typeof b === 'object') {
-    const ra = a as Record<string, unknown>;
-    const rb = b as Record<string, unknown>;
-    return [...new Set([...Object.keys(ra), ...Object.keys(rb)])].every((k) => semanticEqual(ra[k], rb[k]));
-  }
-  return a === b;
-}
-
-/** undefined, null, [] and objects whose values are all empty. */
-function isEmpty(v: unknown): boolean {
-  if (v === undefined || v === null) return true;
-  if (Array.isArray(v)) return v.length === 0;
-  return typeof v === 'object' && Object.values(v).every(isEmpty);
-}
-
-function getPath(o: unknown, path: string[]): unknown {
-  return path.reduce<unknown>((cur, key) => (cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[key] : undefined), o);
-}
-
-function deletePath(o: unknown, path: string[]): void {
-  const parent = getPath(o, path.slice(0, -1));
-  if (parent && typeof parent === 'object') delete (parent as Record<string, unknown>)[path[path.length - 1]!];
-}
-
 function isHotplugVolumeName(spec: Spec, name: string): boolean {
   const v = spec.volumes?.find((vol) => vol.name === name);
   return !!(v?.persistentVolumeClaim?.hotpluggable || v?.dataVolume?.hotpluggable);
@@ -124,7 +58,7 @@ function withoutLiveUpdatable(spec: Spec, hotplugNames: Set<string>): Spec {
 
 /** Drops from the running copy what KubeVirt defaulted and the template leaves unset. */
 function withoutDefaults(running: Spec, desired: Spec): void {
-  for (const path of DEFAULTED_PATHS) if (getPath(desired, path) === undefined) deletePath(running, path);
+  dropDefaultedFields(running, desired);
   for (const disk of running.domain.devices.disks ?? []) {
     const wanted = desired.domain.devices.disks?.find((d) => d.name === disk.name);
     if (!wanted) continue;
@@ -153,7 +87,7 @@ function bytes(q: string): number {
  *   raised beyond maxGuest, or not migratable: restart.
  * - changes to hotpluggable volumes and their disks: no restart (hotplug, not modelled further).
  * - anything else (semantic deep equality): restart. Fields KubeVirt defaults on the VMI
- *   (DEFAULTED_PATHS, a disk's default bus, a containerDisk's imagePullPolicy) are ignored when
+ *   (see kubevirt-defaults.ts, a disk's default bus, a containerDisk's imagePullPolicy) are ignored when
  *   the template leaves them unset. A VMI spec has no status-like fields; VMI status is not read.
  * Once a restart is required nothing is propagated live: only restartRequired and the reasons are
  * returned. Interface/network hotplug, updateVolumesStrategy: Migration and instance types are not

@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import type { V1VirtualMachineInstanceSpec } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
-import { LAUNCHER_MEMORY_OVERHEAD_BYTES, parseQuantity, vcpuCount, vmiRequests } from './resources.ts';
+import { parseQuantity } from '../../controller/core/quantity.ts';
+import { LAUNCHER_MEMORY_OVERHEAD_BYTES, vcpuCount, vmiRequests } from './resources.ts';
 
 const Mi = 1024 ** 2;
 const Gi = 1024 ** 3;

@@ -3,7 +3,8 @@
 import type { V1Node } from '@kubernetes/client-node';
 import type { V1VirtualMachineInstanceSpec } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import { isNodeReady, isUnschedulableFor, matchesNodeSelector, matchesRequiredNodeAffinity, untoleratedTaints } from '../../controller/core/placement.ts';
-import { parseQuantity, type ResourceRequests } from './resources.ts';
+import { parseQuantity } from '../../controller/core/quantity.ts';
+import type { ResourceRequests } from './resources.ts';
 
 export interface ScheduleInput {
   /** The VMI's placement fields (nodeSelector, affinity, tolerations). */

@@ -1,0 +1,161 @@
+// The desired KubeVirt VirtualMachine of one index of a fleet (PRODUCT.md "How a fleet is
+// reconciled", step 1). Pure: the template is deep-copied, never mutated.
+import type { V1VirtualMachine, V1VirtualMachineSpec, V1Volume } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
+import type { VMFleetSpec } from '../../api/generated/types.ts';
+import type { ResolvedImage } from './image.ts';
+import { FLEET_LABEL, INDEX_LABEL, childLabels, vmName, withoutArgoCdTracking } from './names.ts';
+
+export const FLEET_API_VERSION = 'virtfleet.io/v1alpha1';
+export const FLEET_KIND = 'VMFleet';
+
+/** The identity of the owning fleet. */
+export interface FleetRef {
+  name: string;
+  namespace: string;
+  uid: string;
+}
+
+export interface DesiredVMInput {
+  fleet: FleetRef;
+  /** The fleet's spec; only template, image.volume and nameGeneration are read. */
+  spec: Pick<VMFleetSpec, 'template' | 'image' | 'nameGeneration'>;
+  image: ResolvedImage;
+  index: number;
+  /** The revision this VM is stamped at (normally revisionHash of the same inputs). */
+  revision: string;
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller: boolean;
+  blockOwnerDeletion: boolean;
+}
+
+/** The controller owner reference every child carries (invariant 4). */
+export function fleetOwnerReference(fleet: FleetRef): OwnerReference {
+  return { apiVersion: FLEET_API_VERSION, kind: FLEET_KIND, name: fleet.name, uid: fleet.uid, controller: true, blockOwnerDeletion: true };
+}
+
+/**
+ * Every Secret / ConfigMap reference of a VM spec that nameGeneration suffixes with `-<index>`:
+ * - Secrets: volumes[].secret.secretName; volumes[].cloudInitNoCloud and cloudInitConfigDrive
+ *   .secretRef.name and .networkDataSecretRef.name; volumes[].sysprep.secret.name;
+ *   accessCredentials[].sshPublicKey.source.secret.secretName and
+ *   accessCredentials[].userPassword.source.secret.secretName.
+ * - ConfigMaps: volumes[].configMap.name; volumes[].sysprep.configMap.name.
+ * Not suffixed: containerDisk.imagePullSecret (registry credentials are shared), serviceAccount
+ * volumes, and references inside dataVolumeTemplates (CDI sources).
+ */
+export const INDEXED_REFERENCES = {
+  secrets: [
+    'spec.template.spec.volumes[].secret.secretName',
+    'spec.template.spec.volumes[].cloudInitNoCloud.secretRef.name',
+    'spec.template.spec.volumes[].cloudInitNoCloud.networkDataSecretRef.name',
+    'spec.template.spec.volumes[].cloudInitConfigDrive.secretRef.name',
+    'spec.template.spec.volumes[].cloudInitConfigDrive.networkDataSecretRef.name',
+    'spec.template.spec.volumes[].sysprep.secret.name',
+    'spec.template.spec.accessCredentials[].sshPublicKey.source.secret.secretName',
+    'spec.template.spec.accessCredentials[].userPassword.source.secret.secretName',
+  ],
+  configMaps: ['spec.template.spec.volumes[].configMap.name', 'spec.template.spec.volumes[].sysprep.configMap.name'],
+} as const;
+
+function suffixed(name: string | undefined, index: number): string | undefined {
+  return name === undefined || name === '' ? name : `${name}-${index}`;
+}
+
+function indexVolume(v: V1Volume, index: number, secrets: boolean, configMaps: boolean, dvNames: Map<string, string>): void {
+  if (secrets) {
+    if (v.secret) v.secret.secretName = suffixed(v.secret.secretName, index);
+    for (const ci of [v.cloudInitNoCloud, v.cloudInitConfigDrive]) {
+      if (ci?.secretRef) ci.secretRef.name = suffixed(ci.secretRef.name, index);
+      if (ci?.networkDataSecretRef) ci.networkDataSecretRef.name = suffixed(ci.networkDataSecretRef.name, index);
+    }
+    if (v.sysprep?.secret) v.sysprep.secret.name = suffixed(v.sysprep.secret.name, index);
+  }
+  if (configMaps) {
+    if (v.configMap) v.configMap.name = suffixed(v.configMap.name, index);
+    if (v.sysprep?.configMap) v.sysprep.configMap.name = suffixed(v.sysprep.configMap.name, index);
+  }
+  // dataVolumeTemplates are per VM (as in KubeVirt's pool): `<name>-<index>`, references follow.
+  if (v.dataVolume && dvNames.has(v.dataVolume.name)) v.dataVolume.name = dvNames.get(v.dataVolume.name)!;
+  if (v.persistentVolumeClaim && dvNames.has(v.persistentVolumeClaim.claimName)) v.persistentVolumeClaim.claimName = dvNames.get(v.persistentVolumeClaim.claimName)!;
+}
+
+function cleanMeta(meta: { labels?: Record<string, string>; annotations?: Record<string, string> } | undefined, extraLabels: Record<string, string>) {
+  const labels = { ...withoutArgoCdTracking(meta?.labels), ...extraLabels };
+  const annotations = withoutArgoCdTracking(meta?.annotations);
+  return { labels, ...(annotations && Object.keys(annotations).length > 0 ? { annotations } : {}) };
+}
+
+/**
+ * The desired VirtualMachine for `index`:
+ * - name `<fleet>-<index>` in the fleet's namespace, the controller owner reference to the fleet;
+ * - labels: the template's, without Argo CD tracking keys, plus virtfleet.io/fleet, /revision and
+ *   /index; annotations: the template's without Argo CD keys. The VMI template (spec.template.
+ *   metadata) gets the fleet and index labels only (no revision, so a metadata-only revision
+ *   change never touches what the VMI is stamped from) and loses Argo CD keys too;
+ * - spec: the template's, with the image volume (spec.image.volume) made a containerDisk of
+ *   `image.containerDisk` (other fields of an existing containerDisk, such as imagePullPolicy,
+ *   are kept; any other volume source is replaced), dataVolumeTemplates renamed `<name>-<index>`
+ *   with the volumes that use them, and the references in INDEXED_REFERENCES suffixed `-<index>`
+ *   when nameGeneration asks for it.
+ */
+export function desiredVM(input: DesiredVMInput): V1VirtualMachine {
+  const { fleet, spec, image, index, revision } = input;
+  const name = vmName(fleet.name, index);
+  const vmSpec: V1VirtualMachineSpec = structuredClone(spec.template.spec);
+  const secrets = spec.nameGeneration?.appendIndexToSecretRefs ?? false;
+  const configMaps = spec.nameGeneration?.appendIndexToConfigMapRefs ?? false;
+
+  const dvNames = new Map<string, string>();
+  for (const dvt of vmSpec.dataVolumeTemplates ?? []) {
+    const original = dvt.metadata?.name;
+    if (!original) continue;
+    const indexed = `${original}-${index}`;
+    dvNames.set(original, indexed);
+    const { labels: _labels, annotations: _annotations, ...rest } = dvt.metadata!;
+    const meta = cleanMeta(dvt.metadata, {});
+    dvt.metadata = { ...rest, name: indexed, ...(Object.keys(meta.labels).length > 0 ? { labels: meta.labels } : {}), ...(meta.annotations ? { annotations: meta.annotations } : {}) };
+  }
+
+  const vmiSpec = vmSpec.template.spec;
+  if (vmiSpec) {
+    for (const v of vmiSpec.volumes ?? []) indexVolume(v, index, secrets, configMaps, dvNames);
+    if (image.containerDisk !== undefined) {
+      const volumes = (vmiSpec.volumes ??= []);
+      const at = volumes.findIndex((v) => v.name === spec.image.volume);
+      const old = at >= 0 ? volumes[at]!.containerDisk : undefined;
+      const filled: V1Volume = { name: spec.image.volume, containerDisk: { ...old, image: image.containerDisk } };
+      if (at >= 0) volumes[at] = filled;
+      else volumes.push(filled);
+    }
+    if (secrets) {
+      for (const ac of vmiSpec.accessCredentials ?? []) {
+        const ssh = ac.sshPublicKey?.source.secret;
+        if (ssh) ssh.secretName = suffixed(ssh.secretName, index)!;
+        const pw = ac.userPassword?.source.secret;
+        if (pw) pw.secretName = suffixed(pw.secretName, index)!;
+      }
+    }
+  }
+  vmSpec.template.metadata = cleanMeta(vmSpec.template.metadata as { labels?: Record<string, string>; annotations?: Record<string, string> } | undefined, {
+    [FLEET_LABEL]: fleet.name,
+    [INDEX_LABEL]: String(index),
+  });
+
+  return {
+    apiVersion: 'kubevirt.io/v1',
+    kind: 'VirtualMachine',
+    metadata: {
+      name,
+      namespace: fleet.namespace,
+      ...cleanMeta(spec.template.metadata, childLabels(fleet.name, index, revision)),
+      ownerReferences: [fleetOwnerReference(fleet)],
+    },
+    spec: vmSpec,
+  };
+}
