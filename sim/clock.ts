@@ -1,5 +1,7 @@
 // Simulated time: durations scale by `speed`; timestamps are the wall clock, so ages shown by
 // kubectl stay true.
+import { isoSeconds } from './phases.ts';
+
 export class SimClock {
   readonly speed: number;
 
@@ -30,6 +32,6 @@ export class SimClock {
   }
 
   iso(): string {
-    return new Date(this.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    return isoSeconds(this.now());
   }
 }

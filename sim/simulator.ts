@@ -20,7 +20,8 @@ import { reconcileVM } from './vm/controller.ts';
 import { reconcileVMI } from './vmi/controller.ts';
 import { isFinished } from './vmi/lifecycle.ts';
 import { isLoopbackServer, MigrationWebhook } from './webhook.ts';
-import { keyOf, World } from './world.ts';
+import { keyOf } from '../controller/runtime/keys.ts';
+import { World } from './world.ts';
 
 const RECONCILERS: Record<QueueKind, Reconciler> = {
   vm: reconcileVM,

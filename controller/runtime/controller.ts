@@ -5,6 +5,7 @@
 // reconciles in flight finish, then stops the informers.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Informer } from './informer.ts';
+import { keyOf } from './keys.ts';
 import { WorkQueue, runWorkers, type WorkQueueOptions } from './workqueue.ts';
 
 export interface ReconcileResult {
@@ -27,10 +28,6 @@ export interface ControllerOptions {
   /** Errors that retrying cannot fix (for example invalid input reported as Stalled). */
   isTerminal?: (err: unknown) => boolean;
   onError?: (key: string, err: unknown) => void;
-}
-
-export function keyOf(obj: KubernetesObject): string {
-  return obj.metadata?.namespace ? `${obj.metadata.namespace}/${obj.metadata.name}` : (obj.metadata?.name ?? '');
 }
 
 /** Maps a child to the key of its controlling owner of the given kind, as `Controller::owns` does. */

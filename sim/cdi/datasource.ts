@@ -6,7 +6,8 @@
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { RESOURCES } from '../../controller/kube/resources.ts';
 import type { SimContext } from '../context.ts';
-import { splitKey, type DataSource, type DataVolume } from '../world.ts';
+import { splitKey } from '../../controller/runtime/keys.ts';
+import type { DataSource, DataVolume } from '../world.ts';
 import { updateConditions, type CdiCondition, type DesiredCondition } from './conditions.ts';
 import { jsonEqual, mergePatchFor } from './merge-patch.ts';
 import { resolveDataSource, type DataSourceGetter, type DataSourceSource } from './source.ts';

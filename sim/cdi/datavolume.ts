@@ -5,7 +5,7 @@
 import { ApiError } from '../../controller/kube/client.ts';
 import { RESOURCES } from '../../controller/kube/resources.ts';
 import type { SimContext } from '../context.ts';
-import { splitKey } from '../world.ts';
+import { splitKey } from '../../controller/runtime/keys.ts';
 import { boundClaimStatus, claimForDataVolume, claimSpec, isControlledBy, requestedStorage } from './claim.ts';
 import { mergePatchFor } from './merge-patch.ts';
 import { transferSource } from './source.ts';

@@ -6,7 +6,7 @@
 import type { V1PersistentVolumeClaim, V1PersistentVolumeClaimStatus } from '@kubernetes/client-node';
 import { RESOURCES } from '../../controller/kube/resources.ts';
 import type { SimContext } from '../context.ts';
-import { splitKey } from '../world.ts';
+import { splitKey } from '../../controller/runtime/keys.ts';
 import { boundClaimStatus, isOwnedByDataVolume } from './claim.ts';
 
 /** The status the provisioner gives a claim, or undefined when it leaves the claim alone. */

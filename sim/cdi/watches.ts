@@ -6,7 +6,7 @@
 //   DataSource event  → itself, DataVolumes whose sourceRef resolves through it, DataSources pointing at it
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { DataSource, DataVolume } from '../world.ts';
-import { keyOf } from '../world.ts';
+import { keyOf } from '../../controller/runtime/keys.ts';
 import { resolveDataSource, transferSource } from './source.ts';
 
 /** The caches the mapping reads (the simulator's World fits). */

@@ -11,7 +11,8 @@ import { vmiRequests } from '../rules/resources.ts';
 import { chooseNode } from '../rules/scheduler.ts';
 import { isFinished } from '../vmi/lifecycle.ts';
 import { schedulableNodes } from '../vmi/controller.ts';
-import { splitKey } from '../world.ts';
+import { splitKey } from '../../controller/runtime/keys.ts';
+import { isoSeconds, phaseEnteredAt } from '../phases.ts';
 
 type Migration = V1VirtualMachineInstanceMigration;
 type MigrationStatus = NonNullable<Migration['status']>;
@@ -23,12 +24,8 @@ export const VMI_NAME_LABEL = 'kubevirt.io/vmi-name';
 const IN_FLIGHT = ['Scheduling', 'Scheduled', 'PreparingTarget', 'TargetReady', 'Running'];
 const RETRY_SIM_MS = 5_000;
 
-const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-
-function enteredAt(m: Migration, phase: string): number | undefined {
-  const t = [...(m.status?.phaseTransitionTimestamps ?? [])].reverse().find((p) => p.phase === phase)?.phaseTransitionTimestamp;
-  return t ? Date.parse(t) : undefined;
-}
+const iso = isoSeconds;
+const enteredAt = (m: Migration, phase: string): number | undefined => phaseEnteredAt(m.status?.phaseTransitionTimestamps, phase);
 
 export async function reconcileMigration(ctx: SimContext, key: string): Promise<void> {
   const { namespace, name } = splitKey(key);

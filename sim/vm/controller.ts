@@ -9,7 +9,8 @@ import { isTrue, type KvCondition } from '../conditions.ts';
 import type { SimContext } from '../context.ts';
 import { classifyVmChange } from '../rules/live-update.ts';
 import { isFinished } from '../vmi/lifecycle.ts';
-import { splitKey, type DataVolume } from '../world.ts';
+import { splitKey } from '../../controller/runtime/keys.ts';
+import type { DataVolume } from '../world.ts';
 import { vmStatus, type StartFailure } from './status.ts';
 import { runStrategyOf, vmiFromVM, VM_GENERATION_ANNOTATION } from './vmi-from-vm.ts';
 

@@ -11,7 +11,7 @@ import { liveMigratableCondition } from '../rules/live-migratable.ts';
 import { vmiRequests } from '../rules/resources.ts';
 import { chooseNode } from '../rules/scheduler.ts';
 import { POOL_LABEL } from '../nodes.ts';
-import { splitKey } from '../world.ts';
+import { splitKey } from '../../controller/runtime/keys.ts';
 import { advance, isFinished } from './lifecycle.ts';
 
 /** KubeVirt's VMI finalizer (v1.VirtualMachineInstanceFinalizer). */

@@ -4,6 +4,7 @@
 // Pure: the caller supplies time, the scheduling decision and the facts about nodes and disks.
 import type { V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import { withTransitionTimes, type KvCondition } from '../conditions.ts';
+import { isoSeconds, phaseEnteredAt } from '../phases.ts';
 
 type Status = NonNullable<V1VirtualMachineInstance['status']>;
 
@@ -26,12 +27,8 @@ export interface LifecycleStep {
   wakeInMs?: number;
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-
-function enteredAt(status: Status, phase: string): number | undefined {
-  const entry = [...(status.phaseTransitionTimestamps ?? [])].reverse().find((t) => t.phase === phase);
-  return entry?.phaseTransitionTimestamp ? Date.parse(entry.phaseTransitionTimestamp) : undefined;
-}
+const iso = isoSeconds;
+const enteredAt = (status: Status, phase: string): number | undefined => phaseEnteredAt(status.phaseTransitionTimestamps, phase);
 
 function enter(status: Status, phase: string, at: number): Status {
   return {
