@@ -11,6 +11,8 @@ import { ControlPlane } from '../local/control-plane.ts';
 import { installCrds } from '../local/install-crds.ts';
 import { Simulator } from '../../sim/simulator.ts';
 import type { DeepPartial, SimConfig } from '../../sim/config.ts';
+import type { FleetManager } from '../fleet/manager.ts';
+import { startController, untilSignalled } from './run.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CRD_DIRS = [join(ROOT, 'crds'), join(ROOT, 'test', 'fixtures', 'crds')];
@@ -24,6 +26,8 @@ export interface SimFlags {
   speed: string;
   seed: string;
   namespace?: string[];
+  /** up: also run the controller (default true; --no-controller). */
+  controller?: boolean;
 }
 
 export function simConfig(flags: SimFlags): DeepPartial<SimConfig> {
@@ -40,13 +44,6 @@ const log = {
   error: (m: string) => console.error(JSON.stringify({ level: 'error', component: 'sim', msg: m })),
 };
 
-/** Resolves on SIGINT or SIGTERM. */
-function untilSignalled(): Promise<void> {
-  return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
-}
 
 export async function up(flags: SimFlags): Promise<void> {
   const dir = stateDir();
@@ -58,20 +55,25 @@ export async function up(flags: SimFlags): Promise<void> {
   console.log('starting etcd and kube-apiserver on 127.0.0.1 (the first run builds them from Go modules)...');
   const plane = await ControlPlane.start({ assets: await ensureAssets() });
   let sim: Simulator | undefined;
+  let manager: FleetManager | undefined;
   const kubeconfig = join(dir, 'kubeconfig');
   try {
     await installCrds(plane.kubeConfig(), CRD_DIRS);
     sim = new Simulator(plane.kubeConfig(), { config: simConfig(flags), log });
     await sim.start();
+    if (flags.controller !== false) {
+      manager = (await startController(plane.kubeConfig(), { qps: '50', burst: '100', workers: '4', resync: '10m', leaderElect: false, leaseDuration: '15s', renewDeadline: '10s', retryPeriod: '2s' })).manager;
+    }
     copyFileSync(plane.kubeconfigPath, kubeconfig);
     writeFileSync(pidFile, String(process.pid));
-    console.log(`local cluster up: ${plane.apiServerURL}, ${flags.nodes} simulated nodes, speed ${flags.speed}x`);
+    console.log(`local cluster up: ${plane.apiServerURL}, ${flags.nodes} simulated nodes, speed ${flags.speed}x${manager ? ', controller running' : ''}`);
     console.log(`kubeconfig: ${kubeconfig}`);
     console.log(`try: kubectl --kubeconfig ${kubeconfig} get nodes,vms`);
     console.log('stop with Ctrl-C or virtfleet down');
     await untilSignalled();
   } finally {
     console.log('stopping...');
+    await manager?.stop().catch((e: unknown) => console.error(`controller: ${(e as Error).message}`));
     await sim?.stop().catch((e: unknown) => console.error(`simulator: ${(e as Error).message}`));
     await plane.stop();
     rmSync(kubeconfig, { force: true });

@@ -3,6 +3,10 @@
 import { Command } from 'commander';
 import type { SimFlags } from './local.ts';
 import { validatePaths } from './validate.ts';
+import type { RunFlags } from './run.ts';
+
+// Kept here, not in run.ts, so parsing flags does not load the controller.
+const RUN_DEFAULTS = { qps: '50', burst: '100', workers: '4', resync: '10m', leaseDuration: '15s', renewDeadline: '10s', retryPeriod: '2s' };
 
 const program = new Command()
   .name('virtfleet')
@@ -24,8 +28,25 @@ const simOptions = (cmd: Command): Command =>
     .option('--speed <x>', 'simulated seconds per real second', '1')
     .option('--seed <n>', 'seed of injected failures', '1');
 
+program
+  .command('run')
+  .description('Run the controller against the cluster of the current kubeconfig; with no kubeconfig, start a local cluster with simulated KubeVirt (as up) and run it there')
+  .option('--kubeconfig <path>', 'kubeconfig to use instead of KUBECONFIG or ~/.kube/config')
+  .option('-n, --namespace <ns>', 'reconcile fleets of this namespace only (default: all)')
+  .option('--qps <n>', 'client-side requests per second to the API server', RUN_DEFAULTS.qps)
+  .option('--burst <n>', 'client-side request burst', RUN_DEFAULTS.burst)
+  .option('--workers <n>', 'fleets reconciled concurrently', RUN_DEFAULTS.workers)
+  .option('--resync <duration>', 'reconcile every fleet this often without events', RUN_DEFAULTS.resync)
+  .option('--leader-elect', 'campaign for a Lease and reconcile only while leading', false)
+  .option('--leader-election-namespace <ns>', 'namespace of the Lease (default: --namespace, else virtfleet-system)')
+  .option('--lease-duration <duration>', 'leader election lease duration', RUN_DEFAULTS.leaseDuration)
+  .option('--renew-deadline <duration>', 'leader election renew deadline', RUN_DEFAULTS.renewDeadline)
+  .option('--retry-period <duration>', 'leader election retry period', RUN_DEFAULTS.retryPeriod)
+  .action(async (opts: RunFlags) => (await import('./run.ts')).run(opts));
+
 simOptions(program.command('up'))
-  .description('Start a local cluster: kube-apiserver and etcd on 127.0.0.1, all CRDs, and the KubeVirt/CDI simulator')
+  .description('Start a local cluster: kube-apiserver and etcd on 127.0.0.1, all CRDs, the KubeVirt/CDI simulator and the controller')
+  .option('--no-controller', 'do not run the controller (to run it yourself with virtfleet run)')
   .action(async (opts: SimFlags) => (await import('./local.ts')).up(opts));
 
 program

@@ -38,6 +38,17 @@ export class ApiError extends Error {
   get alreadyExists(): boolean {
     return this.status === 409 && this.reason === 'AlreadyExists';
   }
+
+  /** The request itself is refused (schema, CEL, admission): retrying it cannot succeed. */
+  get invalid(): boolean {
+    return this.status === 422 || this.status === 400;
+  }
+
+  /** The API server's own message (Status.message), without the request line. */
+  get statusMessage(): string {
+    const m = (this.body as { message?: unknown } | undefined)?.message;
+    return typeof m === 'string' ? m : this.message;
+  }
 }
 
 export class KubeHttp {

@@ -4,7 +4,7 @@
 // with per-key backoff unless terminal; a result may ask to look again later; stop() lets the
 // reconciles in flight finish, then stops the informers.
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { Informer } from './informer.ts';
+import type { EventType } from './informer.ts';
 import { keyOf } from './keys.ts';
 import { WorkQueue, runWorkers, type WorkQueueOptions } from './workqueue.ts';
 
@@ -13,14 +13,22 @@ export interface ReconcileResult {
   requeueAfterMs?: number;
 }
 
+/** What the loop needs of an informer (method syntax, so informers of any object type fit). */
+export interface Source {
+  on(handler: (type: EventType, obj: KubernetesObject) => void): void;
+  list(): readonly KubernetesObject[];
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
 export interface Related {
-  informer: Informer<KubernetesObject>;
+  informer: Source;
   /** The primary keys an event of this kind concerns. */
   keysFor: (obj: KubernetesObject) => string[];
 }
 
 export interface ControllerOptions {
-  primary: Informer<KubernetesObject>;
+  primary: Source;
   related?: Related[];
   reconcile: (key: string) => Promise<ReconcileResult | void>;
   workers?: number;
@@ -28,6 +36,8 @@ export interface ControllerOptions {
   /** Errors that retrying cannot fix (for example invalid input reported as Stalled). */
   isTerminal?: (err: unknown) => boolean;
   onError?: (key: string, err: unknown) => void;
+  /** Reconcile every primary object this often even without events (0: never). */
+  resyncMs?: number;
 }
 
 /** Maps a child to the key of its controlling owner of the given kind, as `Controller::owns` does. */
@@ -41,6 +51,7 @@ export class Controller {
   readonly queue: WorkQueue<string>;
   private readonly options: ControllerOptions;
   private workers: Promise<void> | undefined;
+  private resync: NodeJS.Timeout | undefined;
 
   constructor(options: ControllerOptions) {
     this.options = options;
@@ -53,9 +64,14 @@ export class Controller {
   async start(): Promise<void> {
     await Promise.all([this.options.primary, ...(this.options.related ?? []).map((r) => r.informer)].map((i) => i.start()));
     this.workers = runWorkers(this.queue, this.options.workers ?? 4, (key) => this.process(key));
+    if (this.options.resyncMs) {
+      this.resync = setInterval(() => this.options.primary.list().forEach((obj) => this.queue.add(keyOf(obj))), this.options.resyncMs);
+      this.resync.unref();
+    }
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.resync);
     this.queue.shutdown();
     await this.workers;
     await Promise.all([this.options.primary, ...(this.options.related ?? []).map((r) => r.informer)].map((i) => i.stop()));

@@ -110,8 +110,9 @@ export class Informer<T extends KubernetesObject> {
   }
 
   private restartLater(err: unknown): void {
+    if (this.stopped) return; // stop() aborts the watch: not an error
     this.options.onError?.(err);
-    if (this.stopped || this.restartTimer) return;
+    if (this.restartTimer) return;
     const delay = this.backoffMs;
     this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxBackoffMs ?? 30_000);
     this.restartTimer = setTimeout(() => {

@@ -90,6 +90,10 @@ export interface ObservedVM {
   drifted: boolean;
   /** classifyChange(this VM, desiredVM(index, updateRevision)).kind. */
   change: ChangeKind;
+  /** When the VM last stopped being Ready (its Ready condition turned False), epoch ms. */
+  notReadySince?: number;
+  /** When the node of its VMI stopped being Ready, epoch ms; undefined while the node is Ready. */
+  nodeLostSince?: number;
 }
 
 export interface PlanInput {

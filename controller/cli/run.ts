@@ -1,0 +1,80 @@
+// `virtfleet run`: the controller, against the cluster of the current kubeconfig; when there is
+// none, against a local cluster started on the spot (as `virtfleet up` does).
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { parseDuration } from '../core/duration.ts';
+import { FleetManager } from '../fleet/manager.ts';
+
+export interface RunFlags {
+  kubeconfig?: string;
+  namespace?: string;
+  qps: string;
+  burst: string;
+  workers: string;
+  resync: string;
+  leaderElect: boolean;
+  leaderElectionNamespace?: string;
+  leaseDuration: string;
+  renewDeadline: string;
+  retryPeriod: string;
+}
+
+/** The kubeconfig to use, or undefined when none is configured (KUBECONFIG, ~/.kube/config). */
+export function findKubeconfig(flag: string | undefined): string | undefined {
+  if (flag) return flag;
+  const env = process.env.KUBECONFIG?.split(':').find((p) => p && existsSync(p));
+  if (env) return env;
+  const home = join(homedir(), '.kube', 'config');
+  return existsSync(home) ? home : undefined;
+}
+
+/** Resolves on SIGINT or SIGTERM. */
+export function untilSignalled(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+}
+
+/** Starts the controller with the flags; returns it and its request counts by HTTP verb. */
+export async function startController(kc: KubeConfig, flags: RunFlags): Promise<{ manager: FleetManager; requests: Record<string, number> }> {
+  const requests: Record<string, number> = {};
+  const manager = new FleetManager({
+    kubeConfig: kc,
+    ...(flags.namespace ? { namespace: flags.namespace } : {}),
+    qps: Number(flags.qps),
+    burst: Number(flags.burst),
+    workers: Number(flags.workers),
+    resyncMs: parseDuration(flags.resync),
+    ...(flags.leaderElect
+      ? {
+          leaderElection: {
+            namespace: flags.leaderElectionNamespace ?? flags.namespace ?? 'virtfleet-system',
+            leaseDurationMs: parseDuration(flags.leaseDuration),
+            renewDeadlineMs: parseDuration(flags.renewDeadline),
+            retryPeriodMs: parseDuration(flags.retryPeriod),
+          },
+        }
+      : {}),
+    onRequest: (method) => void (requests[method] = (requests[method] ?? 0) + 1),
+  });
+  await manager.start();
+  return { manager, requests };
+}
+
+export async function run(flags: RunFlags): Promise<void> {
+  const path = findKubeconfig(flags.kubeconfig);
+  if (!path) {
+    console.log('no kubeconfig found (KUBECONFIG, ~/.kube/config): starting a local cluster with simulated KubeVirt');
+    const { up } = await import('./local.ts');
+    return up({ nodes: '3', speed: '1', seed: '1', controller: true });
+  }
+  const kc = new KubeConfig();
+  kc.loadFromFile(path);
+  const { manager, requests } = await startController(kc, flags);
+  await untilSignalled();
+  await manager.stop();
+  console.log(JSON.stringify({ level: 'info', time: new Date().toISOString(), msg: 'stopped', identity: manager.identity, requests }));
+}

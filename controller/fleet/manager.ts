@@ -1,0 +1,163 @@
+// Wires the fleet reconciler into a running controller: informers over fleets, their VMs and VMIs,
+// nodes and golden images; expectations fed by the VM informer; the controller loop with a
+// periodic resync; and, optionally, Lease-based leader election so only the leader reconciles.
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { V1VirtualMachine, V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
+import type { KubeConfig, KubernetesObject, V1Node } from '@kubernetes/client-node';
+import { FLEET_LABEL } from '../core/fleet/names.ts';
+import { KubeClient } from '../kube/client.ts';
+import { pathOf, RESOURCES, type Resource } from '../kube/resources.ts';
+import { Controller, controllerOwnerKey } from '../runtime/controller.ts';
+import { Expectations } from '../runtime/expectations.ts';
+import { Informer } from '../runtime/informer.ts';
+import { keyOf } from '../runtime/keys.ts';
+import { LeaderElector } from '../runtime/leader-election.ts';
+import { EventRecorder } from './events.ts';
+import { FleetReconciler, type GoldenImage, type Logger, type VMFleet } from './reconciler.ts';
+
+export interface LeaderElectionConfig {
+  namespace: string;
+  name?: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+}
+
+export interface FleetManagerOptions {
+  kubeConfig: KubeConfig;
+  /** Watch and reconcile fleets of this namespace only (default: all namespaces). */
+  namespace?: string;
+  /** Client-side rate limit of the controller's requests (client-go defaults 5/10 are low for fleets). */
+  qps?: number;
+  burst?: number;
+  workers?: number;
+  /** Reconcile every fleet this often without events (default 10 minutes). */
+  resyncMs?: number;
+  leaderElection?: LeaderElectionConfig;
+  identity?: string;
+  log?: Logger;
+  /** Called for every request the controller makes (not the leader election's). */
+  onRequest?: (method: string, path: string) => void;
+}
+
+export const DEFAULT_LEASE_NAME = 'virtfleet-controller';
+
+const jsonLog: Logger = {
+  info: (msg, fields) => console.log(JSON.stringify({ level: 'info', time: new Date().toISOString(), msg, ...fields })),
+  error: (msg, fields) => console.error(JSON.stringify({ level: 'error', time: new Date().toISOString(), msg, ...fields })),
+};
+
+export class FleetManager {
+  readonly identity: string;
+  readonly client: KubeClient;
+  private readonly o: FleetManagerOptions;
+  private readonly log: Logger;
+  private controller: Controller | undefined;
+  private elector: LeaderElector | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(options: FleetManagerOptions) {
+    this.o = options;
+    this.log = options.log ?? jsonLog;
+    this.identity = options.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
+    this.client = new KubeClient(options.kubeConfig, { qps: options.qps ?? 50, burst: options.burst ?? 100, ...(options.onRequest ? { onRequest: options.onRequest } : {}) });
+  }
+
+  get isLeader(): boolean {
+    return this.elector ? this.elector.isLeader : this.controller !== undefined;
+  }
+
+  /**
+   * Starts reconciling, after winning the election when one is configured. Resolves once the
+   * controller runs (without election) or the campaign has begun (with it).
+   */
+  async start(): Promise<void> {
+    const le = this.o.leaderElection;
+    if (!le) {
+      this.controller = this.build();
+      await this.controller.start();
+      this.log.info('reconciling fleets', { identity: this.identity, namespace: this.o.namespace ?? '*' });
+      return;
+    }
+    // A separate client, so the controller's request count excludes lease renewals.
+    this.elector = new LeaderElector(new KubeClient(this.o.kubeConfig, { qps: 0 }), { name: DEFAULT_LEASE_NAME, ...le, identity: this.identity });
+    this.running = this.elector.run(async (lost) => {
+      this.log.info('became leader', { identity: this.identity });
+      const controller = this.build();
+      this.controller = controller;
+      await controller.start();
+      if (!lost.aborted) await new Promise<void>((resolve) => lost.addEventListener('abort', () => resolve(), { once: true }));
+      this.log.info('leadership ended', { identity: this.identity });
+      await controller.stop();
+      this.controller = undefined;
+    });
+  }
+
+  /** Graceful shutdown: reconciles in flight finish, informers stop, the lease is released. */
+  async stop(): Promise<void> {
+    if (this.elector) {
+      this.elector.stop();
+      await this.running;
+    } else {
+      await this.controller?.stop();
+      this.controller = undefined;
+    }
+  }
+
+  private informer<T extends KubernetesObject>(res: Resource, namespace: string | undefined, labelSelector?: string): Informer<T> {
+    return new Informer<T>(this.o.kubeConfig, {
+      path: pathOf(res, namespace),
+      list: () => this.client.list<T>(res, { ...(namespace ? { namespace } : {}), ...(labelSelector ? { labelSelector } : {}) }) as never,
+      ...(labelSelector ? { labelSelector } : {}),
+      onError: (err) => this.log.error('watch failed; restarting', { resource: res.plural, error: String(err) }),
+    });
+  }
+
+  private build(): Controller {
+    const ns = this.o.namespace;
+    const fleets = this.informer<VMFleet & KubernetesObject>(RESOURCES.vmFleet, ns);
+    const vms = this.informer<V1VirtualMachine & KubernetesObject>(RESOURCES.vm, ns, FLEET_LABEL);
+    const vmis = this.informer<V1VirtualMachineInstance & KubernetesObject>(RESOURCES.vmi, ns, FLEET_LABEL);
+    const nodes = this.informer<V1Node>(RESOURCES.node, undefined);
+    const goldenImages = this.informer<GoldenImage & KubernetesObject>(RESOURCES.goldenImage, undefined);
+    const expectations = new Expectations();
+    const events = new EventRecorder(this.client, this.identity, (err) => this.log.error('event not recorded', { error: String(err) }));
+    const reconciler = new FleetReconciler({
+      client: this.client,
+      caches: { fleets, vms, vmis, nodes, goldenImages },
+      expectations,
+      events,
+      log: this.log,
+    });
+    const ownerKey = controllerOwnerKey('VMFleet');
+    // Registered before the controller's own handlers, so a reconcile the event triggers sees them.
+    vms.on((type, vm) => {
+      for (const key of ownerKey(vm)) {
+        if (type === 'add') expectations.creationObserved(key, vm.metadata!.name!);
+        if (type === 'delete') expectations.deletionObserved(key, vm.metadata!.name!);
+      }
+    });
+    vmis.on((type, vmi) => type !== 'delete' && reconciler.vmiObserved(vmi));
+    const fleetOfChild = (obj: KubernetesObject) => {
+      const fleet = obj.metadata?.labels?.[FLEET_LABEL];
+      return fleet && obj.metadata?.namespace ? [`${obj.metadata.namespace}/${fleet}`] : [];
+    };
+    const fleetsOnNode = (node: KubernetesObject) => [...new Set(vmis.list().filter((vmi) => vmi.status?.nodeName === node.metadata?.name).flatMap(fleetOfChild))];
+    const fleetsOfImage = (image: KubernetesObject) =>
+      fleets.list().filter((f) => f.spec.image.name === image.metadata?.name && (f.spec.image.namespace ?? f.metadata?.namespace) === image.metadata?.namespace).map(keyOf);
+    return new Controller({
+      primary: fleets,
+      related: [
+        { informer: vms, keysFor: ownerKey },
+        { informer: vmis, keysFor: fleetOfChild },
+        { informer: nodes, keysFor: fleetsOnNode },
+        { informer: goldenImages, keysFor: fleetsOfImage },
+      ],
+      reconcile: (key) => reconciler.reconcile(key),
+      workers: this.o.workers ?? 4,
+      resyncMs: this.o.resyncMs ?? 10 * 60_000,
+      onError: (key, err) => this.log.error('reconcile failed; retrying', { fleet: key, error: String(err) }),
+    });
+  }
+}

@@ -1,0 +1,106 @@
+// The status a fleet reports (PRODUCT.md "VMFleet" status), computed from one reconcile's plan.
+// Pure. Conditions follow metav1.Condition and kstatus: Ready, Available, Progressing,
+// Reconciling and Stalled, each with observedGeneration; lastTransitionTime only moves when the
+// condition's status does.
+import { isDeepStrictEqual } from 'node:util';
+import type { VMFleetStatus } from '../api/generated/types.ts';
+import type { Plan } from '../core/fleet/rollout.ts';
+
+export type FleetCondition = NonNullable<VMFleetStatus['conditions']>[number];
+type Status = FleetCondition['status'];
+
+/** Invalid input or an unusable image: nothing is done until the user fixes it. */
+export interface StalledReason {
+  reason: string;
+  message: string;
+}
+
+export interface StatusInput {
+  generation: number;
+  replicas: number;
+  maxUnavailable: number;
+  selector: Record<string, string>;
+  /** Undefined when the fleet is stalled before planning (no image, invalid template). */
+  plan?: Plan;
+  stalled?: StalledReason;
+  imageVersion?: string;
+  /** The plan's actions were (or are being) carried out in this reconcile. */
+  acting: boolean;
+  previous: VMFleetStatus | undefined;
+  now: string;
+}
+
+/** `a=b,c=d`, the string form of a label selector the scale subresource reports. */
+export function selectorString(matchLabels: Record<string, string>): string {
+  return Object.keys(matchLabels).sort().map((k) => `${k}=${matchLabels[k]}`).join(',');
+}
+
+function condition(type: string, status: Status, reason: string, message: string, generation: number): Omit<FleetCondition, 'lastTransitionTime'> {
+  return { type, status, observedGeneration: generation, reason, message };
+}
+
+/** Carries lastTransitionTime over from the previous condition of the same type and status. */
+export function withTransitionTimes(previous: readonly FleetCondition[] | undefined, next: Omit<FleetCondition, 'lastTransitionTime'>[], now: string): FleetCondition[] {
+  return next.map((c) => {
+    const old = previous?.find((p) => p.type === c.type);
+    return { ...c, lastTransitionTime: old && old.status === c.status ? old.lastTransitionTime : now };
+  });
+}
+
+export function fleetStatus(input: StatusInput): VMFleetStatus {
+  const { generation: g, plan, stalled, previous } = input;
+  const counts = plan?.status;
+  const prev = previous ?? {};
+  const replicas = counts?.replicas ?? prev.replicas ?? 0;
+  const ready = counts?.readyReplicas ?? prev.readyReplicas ?? 0;
+  const available = counts?.availableReplicas ?? prev.availableReplicas ?? 0;
+  const conditions: Omit<FleetCondition, 'lastTransitionTime'>[] = [];
+
+  const allReady = ready === input.replicas && replicas === input.replicas;
+  conditions.push(allReady ? condition('Ready', 'True', 'AllReplicasReady', `${ready}/${input.replicas} VMs are ready`, g) : condition('Ready', 'False', 'ReplicasNotReady', `${ready}/${input.replicas} VMs are ready`, g));
+  const minAvailable = Math.max(0, input.replicas - input.maxUnavailable);
+  conditions.push(
+    available >= minAvailable
+      ? condition('Available', 'True', 'MinimumReplicasAvailable', `${available} VMs available, at least ${minAvailable} required`, g)
+      : condition('Available', 'False', 'MinimumReplicasUnavailable', `${available} VMs available, at least ${minAvailable} required`, g),
+  );
+
+  if (stalled) {
+    conditions.push(condition('Progressing', 'False', stalled.reason, stalled.message, g));
+    conditions.push(condition('Reconciling', 'False', stalled.reason, 'stalled: see the Stalled condition', g));
+    conditions.push(condition('Stalled', 'True', stalled.reason, stalled.message, g));
+  } else if (plan?.halted) {
+    conditions.push(condition('Progressing', 'False', 'RolloutHalted', plan.halted.message, g));
+    conditions.push(condition('Reconciling', 'False', 'RolloutHalted', 'the rollout waits for a fixed template', g));
+    conditions.push(condition('Stalled', 'True', 'RolloutHalted', plan.halted.message, g));
+  } else {
+    const done = !!plan?.complete && !input.acting;
+    const rev = counts?.updateRevision ?? '';
+    if (plan?.paused && !plan.complete) conditions.push(condition('Progressing', 'Unknown', 'RolloutPaused', `the rollout to revision ${rev} is paused (spec.paused)`, g));
+    else if (done) conditions.push(condition('Progressing', 'True', 'NewRevisionAvailable', `every VM runs revision ${rev}`, g));
+    else conditions.push(condition('Progressing', 'True', 'RolloutInProgress', `${counts?.updatedReplicas ?? 0}/${input.replicas} VMs at revision ${rev}${plan?.blocked.length ? `; ${plan.blocked[0]}` : ''}`, g));
+    conditions.push(done ? condition('Reconciling', 'False', 'Reconciled', 'the fleet matches its spec', g) : condition('Reconciling', 'True', 'Progressing', 'VMs are being created, updated or removed', g));
+    conditions.push(condition('Stalled', 'False', 'AsExpected', 'no invalid input', g));
+  }
+
+  return {
+    observedGeneration: g,
+    replicas,
+    readyReplicas: ready,
+    availableReplicas: available,
+    updatedReplicas: counts?.updatedReplicas ?? prev.updatedReplicas ?? 0,
+    driftedReplicas: prev.driftedReplicas ?? 0,
+    migratingReplicas: prev.migratingReplicas ?? 0,
+    currentRevision: counts?.currentRevision ?? prev.currentRevision ?? '',
+    updateRevision: counts?.updateRevision ?? prev.updateRevision ?? '',
+    imageVersion: input.imageVersion ?? prev.imageVersion ?? '',
+    labelSelector: selectorString(input.selector),
+    conditions: withTransitionTimes(previous?.conditions, conditions, input.now),
+  };
+}
+
+/** Whether writing `next` would change anything (so a converged fleet causes no write). */
+export function statusDiffers(previous: VMFleetStatus | undefined, next: VMFleetStatus): boolean {
+  if (!previous) return true;
+  return (Object.keys(next) as (keyof VMFleetStatus)[]).some((k) => !isDeepStrictEqual(previous[k], next[k]));
+}
