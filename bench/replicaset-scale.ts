@@ -19,6 +19,8 @@ try {
   console.log(`scale 0 -> ${replicas}: ${(result.ms / 1000).toFixed(1)} s until status.replicas == ${replicas}`);
   console.log(`API-server writes: ${result.writes} (${(result.writes / replicas).toFixed(2)} per pod)`);
   for (const [resource, n] of Object.entries(result.writesByResource)) console.log(`  ${resource}: ${n}`);
+  console.log(`  by verb: ${Object.entries(result.writesByVerb).map(([verb, n]) => `${verb} ${n}`).join(', ')}`);
+  console.log(`  left out, the API server's own: ${Object.entries(result.backgroundWrites).map(([r, n]) => `${r} ${n}`).join(', ') || 'none'}`);
 } finally {
   await plane.stop();
 }

@@ -1,7 +1,7 @@
 // A fleet scales up and down on the real API server with simulated KubeVirt, driven by its spec
 // and by `kubectl scale`; status and Events report it; deleting the fleet removes its VMs.
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { FIELD_MANAGER, FLEET_FINALIZER } from '../controller/fleet/reconciler.ts';
+import { FIELD_MANAGER, FLEET_FINALIZER, type VMFleet } from '../controller/fleet/reconciler.ts';
 import { FLEET_LABEL, INDEX_LABEL } from '../controller/core/fleet/names.ts';
 import { RESOURCES } from '../controller/kube/resources.ts';
 import { vmFleet } from './fixtures/fleets.ts';
@@ -23,10 +23,10 @@ it('scales 0 → 10 → 3 with every VM Running, named <fleet>-<index> and owned
   await c.waitForFleet('web', '10 VMs ready', (s, vms) => s.readyReplicas === 10 && running(vms) === 10);
   const vms = await c.fleetVMs('web');
   expect(vms.map((vm) => vm.metadata!.name).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `web-${i}`).sort());
-  const fleet = await c.client.get<{ metadata: { uid: string; finalizers?: string[] } }>(RESOURCES.vmFleet, { namespace: c.namespace, name: 'web' });
-  expect(fleet?.metadata.finalizers).toContain(FLEET_FINALIZER);
+  const fleet = await c.client.get<VMFleet>(RESOURCES.vmFleet, { namespace: c.namespace, name: 'web' });
+  expect(fleet?.metadata?.finalizers).toContain(FLEET_FINALIZER);
   for (const vm of vms) {
-    expect(vm.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'VMFleet', name: 'web', uid: fleet!.metadata.uid, controller: true })]);
+    expect(vm.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'VMFleet', name: 'web', uid: fleet!.metadata!.uid, controller: true })]);
     expect(vm.metadata?.labels?.[FLEET_LABEL]).toBe('web');
     expect(vm.metadata?.labels?.[INDEX_LABEL]).toBe(vm.metadata!.name!.split('-')[1]);
     expect(vm.metadata?.managedFields?.some((m) => m.manager === FIELD_MANAGER && m.operation === 'Apply')).toBe(true);
@@ -52,7 +52,7 @@ it('is driven by kubectl scale through the scale subresource', async () => {
 
 it('reports what it did as Events on the fleet', async () => {
   const events = await waitFor('events', async () => {
-    const list = await c.client.list<{ reason: string; message: string; involvedObject: { name: string } }>(RESOURCES.event, { namespace: c.namespace });
+    const list = await c.client.list<{ metadata?: { name?: string }; reason: string; message: string; involvedObject: { name: string } }>(RESOURCES.event, { namespace: c.namespace });
     const reasons = new Set(list.items.filter((e) => e.involvedObject.name === 'web').map((e) => e.reason));
     return reasons.has('Created') && reasons.has('ScaledDown') ? list.items : undefined;
   });

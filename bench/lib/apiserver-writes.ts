@@ -15,23 +15,41 @@ export interface WriteCounts {
   total: number;
   /** Keyed by resource, or resource/subresource (e.g. replicasets/status, replicasets/scale). */
   byResource: Record<string, number>;
+  /** Keyed by verb: POST, PUT, PATCH, APPLY, DELETE, DELETECOLLECTION. */
+  byVerb: Record<string, number>;
 }
 
 export interface WriteFilter {
   /** Count only these resources (plural names such as pods, replicasets, events), with any subresource. */
-  resources?: string[];
+  resources?: readonly string[];
   /** Count only these API groups ('' is the core group). */
-  groups?: string[];
+  groups?: readonly string[];
+  /** Leave out these resources, e.g. API_SERVER_BACKGROUND. */
+  excludeResources?: readonly string[];
 }
+
+/**
+ * Writes a local ControlPlane's kube-apiserver makes on its own, about every 10 s whatever else
+ * runs: PUTs renewing its identity Lease in kube-system, and POSTs of the `kubernetes` Service's
+ * Endpoints that fail with 422 (its advertise address 127.0.0.1 is loopback, which Endpoints
+ * refuse). A controller that itself writes Leases (leader election) is undercounted by leaving
+ * these out.
+ */
+export const API_SERVER_BACKGROUND: readonly string[] = ['leases', 'endpoints'];
 
 type Source = KubeConfig | KubeHttp;
 
-/** Writes the API server has served since it started, per resource. */
-export async function apiServerWritesByResource(source: Source, filter: WriteFilter = {}): Promise<WriteCounts> {
+/** The API server's /metrics, in Prometheus text exposition format; parseWrites reads it. */
+export async function apiServerMetrics(source: Source): Promise<string> {
   const http = source instanceof KubeHttp ? source : new KubeHttp(source, { qps: 0 });
   const text = await http.request<unknown>('GET', '/metrics');
   if (typeof text !== 'string') throw new Error('GET /metrics did not answer with the text exposition format');
-  return parseWrites(text, filter);
+  return text;
+}
+
+/** Writes the API server has served since it started, per resource and per verb. */
+export async function apiServerWritesByResource(source: Source, filter: WriteFilter = {}): Promise<WriteCounts> {
+  return parseWrites(await apiServerMetrics(source), filter);
 }
 
 /** The total of apiServerWritesByResource. */
@@ -41,12 +59,15 @@ export async function apiServerWrites(source: Source, filter: WriteFilter = {}):
 
 /** The writes between two readings. */
 export function diffWrites(before: WriteCounts, after: WriteCounts): WriteCounts {
-  const byResource: Record<string, number> = {};
-  for (const [key, n] of Object.entries(after.byResource)) {
-    const d = n - (before.byResource[key] ?? 0);
-    if (d !== 0) byResource[key] = d;
-  }
-  return { total: after.total - before.total, byResource: sortKeys(byResource) };
+  const diff = (a: Record<string, number>, b: Record<string, number>): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const [key, n] of Object.entries(a)) {
+      const d = n - (b[key] ?? 0);
+      if (d !== 0) out[key] = d;
+    }
+    return sortKeys(out);
+  };
+  return { total: after.total - before.total, byResource: diff(after.byResource, before.byResource), byVerb: diff(after.byVerb, before.byVerb) };
 }
 
 const SAMPLE = /^apiserver_request_total\{(.*)\}\s+(\S+)/;
@@ -55,6 +76,7 @@ const LABEL = /(\w+)="((?:[^"\\]|\\.)*)"/g;
 /** Sums apiserver_request_total over write verbs in Prometheus text exposition format. */
 export function parseWrites(metrics: string, filter: WriteFilter = {}): WriteCounts {
   const byResource: Record<string, number> = {};
+  const byVerb: Record<string, number> = {};
   let total = 0;
   for (const line of metrics.split('\n')) {
     const m = SAMPLE.exec(line);
@@ -65,12 +87,14 @@ export function parseWrites(metrics: string, filter: WriteFilter = {}): WriteCou
     const resource = labels.resource ?? '';
     if (filter.resources && !filter.resources.includes(resource)) continue;
     if (filter.groups && !filter.groups.includes(labels.group ?? '')) continue;
+    if (filter.excludeResources?.includes(resource)) continue;
     const n = Number(m[2]);
     const key = labels.subresource ? `${resource}/${labels.subresource}` : resource;
     byResource[key] = (byResource[key] ?? 0) + n;
+    byVerb[labels.verb!] = (byVerb[labels.verb!] ?? 0) + n;
     total += n;
   }
-  return { total, byResource: sortKeys(byResource) };
+  return { total, byResource: sortKeys(byResource), byVerb: sortKeys(byVerb) };
 }
 
 function sortKeys(r: Record<string, number>): Record<string, number> {

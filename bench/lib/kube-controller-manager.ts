@@ -10,7 +10,7 @@ import { buildTools, conventionalPath } from '../../controller/local/assets.ts';
 import type { ControlPlane } from '../../controller/local/control-plane.ts';
 import { freePort } from '../../controller/local/ports.ts';
 import { startProcess, startWatchdog, stopProcess } from '../../controller/local/processes.ts';
-import { apiServerWritesByResource, diffWrites } from './apiserver-writes.ts';
+import { API_SERVER_BACKGROUND, apiServerMetrics, diffWrites, parseWrites, type WriteCounts } from './apiserver-writes.ts';
 
 export interface ControllerManagerOptions {
   /** Client-side rate limit of each of its API clients (--kube-api-qps, --kube-api-burst). */
@@ -119,6 +119,11 @@ export interface ScaleReplicaSetOptions {
   /** ReplicaSet name (default bench-rs). */
   name?: string;
   timeoutMs?: number;
+  /**
+   * Keep counting writes this long after status.replicas reaches `replicas` (default 0), for the
+   * Events kube-controller-manager's event broadcaster still sends; ms is not affected.
+   */
+  settleMs?: number;
   /** Delete the ReplicaSet and its pods afterwards (default true); not part of the measurement. */
   cleanup?: boolean;
 }
@@ -126,9 +131,15 @@ export interface ScaleReplicaSetOptions {
 export interface ScaleReplicaSetResult {
   /** From the scale request until the API server reports status.replicas == replicas. */
   ms: number;
-  /** API-server writes in that interval, less the benchmark's own scale request. */
+  /**
+   * API-server writes in that interval, less the benchmark's own scale request and the API
+   * server's own background writes (API_SERVER_BACKGROUND, reported in backgroundWrites).
+   */
   writes: number;
   writesByResource: Record<string, number>;
+  writesByVerb: Record<string, number>;
+  /** The API server's own Lease and Endpoints writes in the interval, left out of writes. */
+  backgroundWrites: Record<string, number>;
 }
 
 /**
@@ -167,20 +178,25 @@ export async function scaleReplicaSet(plane: ControlPlane, options: ScaleReplica
     // The controller has seen the ReplicaSet (its informers have synced) once it reports the generation.
     await pollReplicaSet(client, ref, 30_000, (rs) => (rs.status?.observedGeneration ?? 0) >= (created.metadata?.generation ?? 1), 'observedGeneration');
 
-    const before = await apiServerWritesByResource(client.http);
+    const before = await apiServerMetrics(client.http);
     const started = performance.now();
     await client.mergePatch(REPLICA_SET, ref, { spec: { replicas } }, 'scale');
     const timeoutMs = options.timeoutMs ?? 120_000 + (replicas / Math.max(options.qps, 1)) * 3_000;
     await pollReplicaSet(client, ref, timeoutMs, (rs) => rs.status?.replicas === replicas, `status.replicas == ${replicas}`);
     const ms = performance.now() - started;
-    const after = await apiServerWritesByResource(client.http);
+    if (options.settleMs) await new Promise((r) => setTimeout(r, options.settleMs));
+    const after = await apiServerMetrics(client.http);
 
-    const diff = diffWrites(before, after);
+    const writes = (metrics: string): WriteCounts => parseWrites(metrics, { excludeResources: API_SERVER_BACKGROUND });
+    const background = (metrics: string): WriteCounts => parseWrites(metrics, { resources: API_SERVER_BACKGROUND });
+    const diff = diffWrites(writes(before), writes(after));
     // Our own write: the PATCH of replicasets/scale.
     diff.total -= 1;
-    diff.byResource['replicasets/scale'] = (diff.byResource['replicasets/scale'] ?? 0) - 1;
-    if (diff.byResource['replicasets/scale'] === 0) delete diff.byResource['replicasets/scale'];
-    return { ms, writes: diff.total, writesByResource: diff.byResource };
+    for (const [map, key] of [[diff.byResource, 'replicasets/scale'], [diff.byVerb, 'PATCH']] as const) {
+      map[key] = (map[key] ?? 0) - 1;
+      if (map[key] === 0) delete map[key];
+    }
+    return { ms, writes: diff.total, writesByResource: diff.byResource, writesByVerb: diff.byVerb, backgroundWrites: diffWrites(background(before), background(after)).byResource };
   } finally {
     await kcm.stop();
     if (options.cleanup ?? true) {

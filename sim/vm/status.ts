@@ -52,7 +52,8 @@ export function printableStatus({ vm, vmi, dataVolumes, startFailure, now }: VMS
 export function vmStatus(input: VMStatusInput): NonNullable<V1VirtualMachine['status']> {
   const { vm, vmi, restartRequired, startFailure, now } = input;
   const vmiConditions = vmi?.status?.conditions as KvCondition[] | undefined;
-  const ready = vmi?.status?.phase === 'Running' && isTrue(vmiConditions, 'Ready');
+  // virt-launcher's pod stops being ready as soon as the VMI is being deleted.
+  const ready = !vmi?.metadata?.deletionTimestamp && vmi?.status?.phase === 'Running' && isTrue(vmiConditions, 'Ready');
   const conditions: KvCondition[] = [
     vmi
       ? { type: 'Ready', status: ready ? 'True' : 'False', ...(ready ? {} : { reason: 'VMINotReady', message: 'VMI is not ready' }) }

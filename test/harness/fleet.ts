@@ -5,6 +5,7 @@ import { Watch } from '@kubernetes/client-node';
 import type { VMFleetStatus } from '../../controller/api/generated/types.ts';
 import { FLEET_LABEL } from '../../controller/core/fleet/names.ts';
 import { FleetManager } from '../../controller/fleet/manager.ts';
+import type { VMFleet } from '../../controller/fleet/reconciler.ts';
 import { KubeClient } from '../../controller/kube/client.ts';
 import { pathOf, RESOURCES } from '../../controller/kube/resources.ts';
 import type { DeepPartial, SimConfig } from '../../sim/config.ts';
@@ -37,7 +38,7 @@ export async function fleetCluster(prefix: string, config: DeepPartial<SimConfig
     onRequest: (method) => void (requests[method] = (requests[method] ?? 0) + 1),
   });
   if (options.controller !== false) await manager.start();
-  const fleetStatus = async (name: string) => (await c.client.get<{ status?: VMFleetStatus }>(RESOURCES.vmFleet, { namespace: c.namespace, name }))?.status;
+  const fleetStatus = async (name: string) => (await c.client.get<VMFleet>(RESOURCES.vmFleet, { namespace: c.namespace, name }))?.status;
   const fleetVMs = async (name: string) => (await c.client.list<V1VirtualMachine>(RESOURCES.vm, { namespace: c.namespace, labelSelector: `${FLEET_LABEL}=${name}` })).items;
   return {
     ...c,
@@ -45,11 +46,19 @@ export async function fleetCluster(prefix: string, config: DeepPartial<SimConfig
     requests,
     fleetStatus,
     fleetVMs,
-    waitForFleet: (name, what, probe, timeoutMs = 90_000) =>
-      waitFor(what, async () => {
+    waitForFleet: async (name, what, probe, timeoutMs = 90_000) => {
+      try {
+        await waitFor(what, async () => {
+          const s = await fleetStatus(name);
+          return !!s && probe(s, await fleetVMs(name));
+        }, timeoutMs, 200);
+      } catch (err) {
+        // Say where the fleet got stuck: its status and each VM's revision and state.
         const s = await fleetStatus(name);
-        return !!s && probe(s, await fleetVMs(name));
-      }, timeoutMs, 200).then(() => undefined),
+        const vms = (await fleetVMs(name)).map((vm) => `${vm.metadata!.name}:${vm.metadata!.labels?.['virtfleet.io/revision']}:${vm.status?.printableStatus}:${vm.status?.ready}`);
+        throw new Error(`${(err as Error).message}\nstatus: ${JSON.stringify(s)}\nVMs: ${vms.join(' ')}`);
+      }
+    },
     stop: async () => {
       await manager.stop();
       await c.stop();
@@ -66,7 +75,7 @@ export const isCondition = (s: VMFleetStatus, type: string, status: string, reas
  */
 export async function sampleFleet(namespace: string, fleet: string): Promise<{ maxUnavailable: (replicas: number) => number; maxCount: () => number; stop: () => void }> {
   const vms = new Map<string, V1VirtualMachine>();
-  let worst = new Map<number, number>();
+  const worst = new Map<number, number>();
   let maxCount = 0;
   const record = () => {
     const live = [...vms.values()].filter((vm) => !vm.metadata?.deletionTimestamp);
@@ -86,9 +95,6 @@ export async function sampleFleet(namespace: string, fleet: string): Promise<{ m
   return {
     maxUnavailable: (replicas) => Math.max(0, ...[...worst.keys()].map((ready) => replicas - ready)),
     maxCount: () => maxCount,
-    stop: () => {
-      req.abort();
-      worst = new Map();
-    },
+    stop: () => req.abort(),
   };
 }
