@@ -56,6 +56,8 @@ export class FleetManager {
   private controller: Controller | undefined;
   private elector: LeaderElector | undefined;
   private running: Promise<void> | undefined;
+  /** Reconciles run so far (resyncs included), for tests and logs. */
+  reconciles = 0;
 
   constructor(options: FleetManagerOptions) {
     this.o = options;
@@ -154,7 +156,10 @@ export class FleetManager {
         { informer: nodes, keysFor: fleetsOnNode },
         { informer: goldenImages, keysFor: fleetsOfImage },
       ],
-      reconcile: (key) => reconciler.reconcile(key),
+      reconcile: (key) => {
+        this.reconciles++;
+        return reconciler.reconcile(key);
+      },
       workers: this.o.workers ?? 4,
       resyncMs: this.o.resyncMs ?? 10 * 60_000,
       onError: (key, err) => this.log.error('reconcile failed; retrying', { fleet: key, error: String(err) }),

@@ -41,7 +41,9 @@ export class ApiError extends Error {
 
   /** The request itself is refused (schema, CEL, admission): retrying it cannot succeed. */
   get invalid(): boolean {
-    return this.status === 422 || this.status === 400;
+    if (this.status === 422 || this.status === 400) return true;
+    // Server-side apply reports a value of the wrong type for the schema as a 500.
+    return this.status === 500 && this.statusMessage.includes('failed to create typed patch object');
   }
 
   /** The API server's own message (Status.message), without the request line. */
