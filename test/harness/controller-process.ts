@@ -1,0 +1,51 @@
+// The controller as users run it: `virtfleet run` in its own process, so tests can SIGKILL it
+// or run two of them side by side. Its JSON log lines are kept for assertions.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { REPO_ROOT } from './paths.ts';
+
+export interface ControllerProcess {
+  child: ChildProcess;
+  lines: Record<string, unknown>[];
+  /** Whether it logged that it became the leader. */
+  led(): boolean;
+  kill(signal: NodeJS.Signals): Promise<void>;
+  /** SIGTERM, then the request counts it logged on its way out. */
+  stop(): Promise<Record<string, number>>;
+}
+
+export function startControllerProcess(namespace: string, extraArgs: string[] = []): ControllerProcess {
+  const kubeconfig = process.env.VIRTFLEET_TEST_KUBECONFIG!;
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'controller', 'cli', 'main.ts'), 'run', '--kubeconfig', kubeconfig, '-n', namespace, '--qps', '100', '--burst', '200',
+    '--leader-elect', '--lease-duration', '2s', '--renew-deadline', '1500ms', '--retry-period', '200ms', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Record<string, unknown>[] = [];
+  let buffer = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buffer += d.toString();
+    const parts = buffer.split('\n');
+    buffer = parts.pop()!;
+    for (const l of parts) {
+      try {
+        lines.push(JSON.parse(l) as Record<string, unknown>);
+      } catch {
+        lines.push({ msg: l });
+      }
+    }
+  });
+  child.stderr!.on('data', (d: Buffer) => process.stderr.write(`controller ${child.pid}: ${d.toString()}`));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    child,
+    lines,
+    led: () => lines.some((l) => l.msg === 'became leader'),
+    kill: async (signal) => {
+      child.kill(signal);
+      await exited;
+    },
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+      return (lines.find((l) => l.msg === 'stopped')?.requests ?? {}) as Record<string, number>;
+    },
+  };
+}
