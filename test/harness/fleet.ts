@@ -25,9 +25,9 @@ export interface FleetCluster extends SimulatedCluster {
 
 const quiet = { info: () => undefined, error: (msg: string, fields?: Record<string, unknown>) => console.error(`controller: ${msg} ${JSON.stringify(fields ?? {})}`) };
 
-export async function fleetCluster(prefix: string, config: DeepPartial<SimConfig> = {}, options: { controller?: boolean; resyncMs?: number } = {}): Promise<FleetCluster> {
+export async function fleetCluster(prefix: string, config: DeepPartial<SimConfig> = {}, options: { controller?: boolean; resyncMs?: number; goldenImage?: boolean } = {}): Promise<FleetCluster> {
   const c = await simulatedCluster(prefix, { speed: 20, ...config });
-  await c.client.create(RESOURCES.goldenImage, goldenImage(c.namespace, 'fedora'));
+  if (options.goldenImage !== false) await c.client.create(RESOURCES.goldenImage, goldenImage(c.namespace, 'fedora'));
   const requests: Record<string, number> = {};
   const manager = new FleetManager({
     kubeConfig: kubeConfig(),
