@@ -17,3 +17,4 @@ COPY crds ./crds
 COPY test/fixtures/crds ./test/fixtures/crds
 USER 65532:65532
 ENTRYPOINT ["node", "controller/cli/main.ts"]
+CMD ["run", "--leader-elect"]
