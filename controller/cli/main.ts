@@ -38,7 +38,7 @@ program
   .option('--workers <n>', 'fleets reconciled concurrently', RUN_DEFAULTS.workers)
   .option('--resync <duration>', 'reconcile every fleet this often without events', RUN_DEFAULTS.resync)
   .option('--leader-elect', 'campaign for a Lease and reconcile only while leading', false)
-  .option('--leader-election-namespace <ns>', 'namespace of the Lease (default: --namespace, else virtfleet-system)')
+  .option('--leader-election-namespace <ns>', 'namespace of the Lease (default: $POD_NAMESPACE, else --namespace, else virtfleet-system)')
   .option('--lease-duration <duration>', 'leader election lease duration', RUN_DEFAULTS.leaseDuration)
   .option('--renew-deadline <duration>', 'leader election renew deadline', RUN_DEFAULTS.renewDeadline)
   .option('--retry-period <duration>', 'leader election retry period', RUN_DEFAULTS.retryPeriod)

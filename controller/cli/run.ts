@@ -51,7 +51,7 @@ export async function startController(kc: KubeConfig, flags: RunFlags): Promise<
     ...(flags.leaderElect
       ? {
           leaderElection: {
-            namespace: flags.leaderElectionNamespace ?? flags.namespace ?? 'virtfleet-system',
+            namespace: flags.leaderElectionNamespace ?? process.env.POD_NAMESPACE ?? flags.namespace ?? 'virtfleet-system',
             leaseDurationMs: parseDuration(flags.leaseDuration),
             renewDeadlineMs: parseDuration(flags.renewDeadline),
             retryPeriodMs: parseDuration(flags.retryPeriod),
