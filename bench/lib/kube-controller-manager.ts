@@ -2,13 +2,13 @@
 // benchmark names: a baseline for how many API-server writes upstream controllers make. It
 // listens on 127.0.0.1 only (its secure port, for /healthz) and dies with its parent.
 import { mkdir } from 'node:fs/promises';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { ApiError, KubeClient, type ObjectLike } from '../../controller/kube/client.ts';
 import { pathOf, RESOURCES, type Resource } from '../../controller/kube/resources.ts';
 import { buildTools, conventionalPath } from '../../controller/local/assets.ts';
 import type { ControlPlane } from '../../controller/local/control-plane.ts';
 import { freePort } from '../../controller/local/ports.ts';
+import { httpsGet } from '../../controller/local/https-get.ts';
 import { startProcess, startWatchdog, stopProcess } from '../../controller/local/processes.ts';
 import { API_SERVER_BACKGROUND, apiServerMetrics, diffWrites, parseWrites, type WriteCounts } from './apiserver-writes.ts';
 
@@ -86,19 +86,8 @@ async function waitHealthy(port: number, exitCode: () => number | null, logFile:
   }
 }
 
-function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    // Its serving certificate is self-signed; /healthz is in --authorization-always-allow-paths.
-    const req = request({ host: '127.0.0.1', port, path, rejectUnauthorized: false, timeout: 2_000 }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
+// Its serving certificate is self-signed; /healthz is in --authorization-always-allow-paths.
+const get = (port: number, path: string) => httpsGet(`https://127.0.0.1:${port}${path}`, { rejectUnauthorized: false, timeout: 2_000 });
 
 const REPLICA_SET: Resource = { group: 'apps', version: 'v1', kind: 'ReplicaSet', plural: 'replicasets', namespaced: true };
 const SERVICE_ACCOUNT: Resource = { group: '', version: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts', namespaced: true };

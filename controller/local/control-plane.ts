@@ -2,7 +2,6 @@
 // envtest does: for tests, benchmarks and `virtfleet up`. Nothing listens beyond loopback and
 // nothing survives stop(): processes are killed and the temporary directory removed.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -10,6 +9,7 @@ import { stringify } from 'yaml';
 import type { ControlPlaneAssets } from './assets.ts';
 import { generateControlPlaneCerts } from './certs.ts';
 import { freePort } from './ports.ts';
+import { httpsGet } from './https-get.ts';
 import { startProcess, startWatchdog, stopProcess, type ManagedProcess } from './processes.ts';
 
 export interface ControlPlaneOptions {
@@ -143,20 +143,10 @@ export class ControlPlane {
     const kc = this.kubeConfig();
     const user = kc.getCurrentUser()!;
     const cluster = kc.getCurrentCluster()!;
-    return new Promise((resolve, reject) => {
-      const req = request(`${this.apiServerURL}${path}`, {
-        ca: Buffer.from(cluster.caData!, 'base64'),
-        cert: Buffer.from(user.certData!, 'base64'),
-        key: Buffer.from(user.keyData!, 'base64'),
-        timeout: 5_000,
-      }, (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', reject);
-      req.end();
+    return httpsGet(`${this.apiServerURL}${path}`, {
+      ca: Buffer.from(cluster.caData!, 'base64'),
+      cert: Buffer.from(user.certData!, 'base64'),
+      key: Buffer.from(user.keyData!, 'base64'),
     });
   }
 }
