@@ -31,7 +31,7 @@ describe('virtfleet validate', () => {
   it('exits 0 on the examples directory', async () => {
     const result = await validate(EXAMPLES);
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain('2 document(s) checked, 0 invalid');
+    expect(result.stdout).toContain('3 document(s) checked, 0 invalid');
   });
 
   it('exits 1 and names file, document, path and rule of each error in multi-document YAML', async () => {
