@@ -12,6 +12,7 @@ import { installCrds } from '../local/install-crds.ts';
 import { Simulator } from '../../sim/simulator.ts';
 import type { DeepPartial, SimConfig } from '../../sim/config.ts';
 import type { FleetManager } from '../fleet/manager.ts';
+import { RUN_DEFAULTS } from './run-flags.ts';
 import { startController, untilSignalled } from './run.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -62,7 +63,7 @@ export async function up(flags: SimFlags): Promise<void> {
     sim = new Simulator(plane.kubeConfig(), { config: simConfig(flags), log });
     await sim.start();
     if (flags.controller !== false) {
-      manager = (await startController(plane.kubeConfig(), { qps: '50', burst: '100', workers: '4', resync: '10m', leaderElect: false, leaseDuration: '15s', renewDeadline: '10s', retryPeriod: '2s' })).manager;
+      manager = (await startController(plane.kubeConfig(), RUN_DEFAULTS)).manager;
     }
     copyFileSync(plane.kubeconfigPath, kubeconfig);
     writeFileSync(pidFile, String(process.pid));

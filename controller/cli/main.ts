@@ -3,10 +3,7 @@
 import { Command } from 'commander';
 import type { SimFlags } from './local.ts';
 import { validatePaths } from './validate.ts';
-import type { RunFlags } from './run.ts';
-
-// Kept here, not in run.ts, so parsing flags does not load the controller.
-const RUN_DEFAULTS = { qps: '50', burst: '100', workers: '4', resync: '10m', leaseDuration: '15s', renewDeadline: '10s', retryPeriod: '2s' };
+import { RUN_DEFAULTS, type RunFlags } from './run-flags.ts';
 
 const program = new Command()
   .name('virtfleet')

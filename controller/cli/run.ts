@@ -6,20 +6,8 @@ import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseDuration } from '../core/duration.ts';
 import { FleetManager } from '../fleet/manager.ts';
+import type { RunFlags } from './run-flags.ts';
 
-export interface RunFlags {
-  kubeconfig?: string;
-  namespace?: string;
-  qps: string;
-  burst: string;
-  workers: string;
-  resync: string;
-  leaderElect: boolean;
-  leaderElectionNamespace?: string;
-  leaseDuration: string;
-  renewDeadline: string;
-  retryPeriod: string;
-}
 
 /** The kubeconfig to use, or undefined when none is configured (KUBECONFIG, ~/.kube/config). */
 export function findKubeconfig(flag: string | undefined): string | undefined {

@@ -66,10 +66,6 @@ export class FleetManager {
     this.client = new KubeClient(options.kubeConfig, { qps: options.qps ?? 50, burst: options.burst ?? 100, ...(options.onRequest ? { onRequest: options.onRequest } : {}) });
   }
 
-  get isLeader(): boolean {
-    return this.elector ? this.elector.isLeader : this.controller !== undefined;
-  }
-
   /**
    * Starts reconciling, after winning the election when one is configured. Resolves once the
    * controller runs (without election) or the campaign has begun (with it).

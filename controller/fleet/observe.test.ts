@@ -17,7 +17,7 @@ const vmi = (uid: string, phase = 'Running', ready = true, extra: Partial<V1Virt
 });
 const readyVM = vm({ ready: true, conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: T1 }] as never });
 const observe = (over: Partial<Parameters<typeof observeVM>[0]> = {}) =>
-  observeVM({ vm: readyVM, index: 3, vmi: vmi('a'), node: undefined, restartedVmiUid: undefined, deletionExpected: false, change: 'none', ...over });
+  observeVM({ vm: readyVM, index: 3, vmi: vmi('a'), node: undefined, restartedVmiUid: undefined, change: 'none', ...over });
 
 describe('observeVM', () => {
   it('reads a ready VM', () => {

@@ -15,7 +15,7 @@ interface Condition {
   lastTransitionTime?: string | Date | null;
 }
 
-const conditionOf = (conditions: unknown, type: string): Condition | undefined => (conditions as Condition[] | undefined)?.find((c) => c.type === type);
+export const conditionOf = (conditions: unknown, type: string): Condition | undefined => (conditions as Condition[] | undefined)?.find((c) => c.type === type);
 const epoch = (t: string | Date | null | undefined): number | undefined => (t ? new Date(t).getTime() : undefined);
 
 export interface ObserveInput {
@@ -25,8 +25,6 @@ export interface ObserveInput {
   node: V1Node | undefined;
   /** The uid of the VMI this controller deleted to restart the VM, until a new VMI shows. */
   restartedVmiUid: string | undefined;
-  /** The shell asked for this VM's deletion and the cache does not show it yet. */
-  deletionExpected: boolean;
   change: ChangeKind;
 }
 
@@ -61,7 +59,7 @@ export function observeVM(input: ObserveInput): ObservedVM {
     ...(readySince !== undefined ? { readySince } : {}),
     ...(notReadySince !== undefined ? { notReadySince } : {}),
     ...(lost !== undefined ? { nodeLostSince: lost } : {}),
-    deleting: !!vm.metadata?.deletionTimestamp || input.deletionExpected,
+    deleting: !!vm.metadata?.deletionTimestamp,
     restarting,
     restartPending: conditionOf(vm.status?.conditions, 'RestartRequired')?.status === 'True',
     startFailureCount: vm.status?.startFailure?.consecutiveFailCount ?? 0,

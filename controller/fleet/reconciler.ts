@@ -18,7 +18,7 @@ import type { ReconcileResult } from '../runtime/controller.ts';
 import type { Expectations } from '../runtime/expectations.ts';
 import { splitKey } from '../runtime/keys.ts';
 import { listNames, type EventRecorder, type InvolvedObject } from './events.ts';
-import { observeVM } from './observe.ts';
+import { conditionOf, observeVM } from './observe.ts';
 import { fleetStatus, statusDiffers, type StalledReason } from './status.ts';
 
 /** Removes the fleet's VMs before the fleet goes. */
@@ -167,7 +167,7 @@ export class FleetReconciler {
       const restart = this.restarts.get(vmKey);
       if (restart && now - restart.at > RESTART_EXPECTATION_MS) this.restarts.delete(vmKey);
       const outdated = vm.metadata?.labels?.[REVISION_LABEL] !== revision;
-      const liveMigratable = (vmi?.status?.conditions ?? []).some((c) => c.type === 'LiveMigratable' && c.status === 'True');
+      const liveMigratable = conditionOf(vmi?.status?.conditions, 'LiveMigratable')?.status === 'True';
       const change = outdated ? classifyChange(vm, desiredVM({ fleet: ref, spec, image, index, revision }), { liveMigratable }).kind : 'none';
       observed.push(observeVM({
         vm,
@@ -175,7 +175,6 @@ export class FleetReconciler {
         vmi,
         node: vmi?.status?.nodeName ? this.o.caches.nodes.get(vmi.status.nodeName) : undefined,
         restartedVmiUid: this.restarts.get(vmKey)?.uid,
-        deletionExpected: false,
         change,
       }));
     }
@@ -214,16 +213,8 @@ export class FleetReconciler {
     const remove = async (name: string, reason: string, retain: boolean) => {
       const vm = byName.get(name);
       if (!vm) return;
-      this.o.expectations.expectDeletions(key, [name], this.o.now());
-      try {
-        if (retain) await this.orphanDisks(vm);
-        const deleted = await this.o.client.delete(RESOURCES.vm, { namespace, name }, { uid: vm.metadata?.uid, propagationPolicy: 'Background' });
-        if (!deleted) this.o.expectations.deletionObserved(key, name);
-        note(reason, name);
-      } catch (err) {
-        this.o.expectations.deletionObserved(key, name);
-        throw err;
-      }
+      await this.deleteVM(key, vm, retain);
+      note(reason, name);
     };
     const whenScaled = fleet.spec.diskRetention?.whenScaled === 'Retain';
 
@@ -288,6 +279,23 @@ export class FleetReconciler {
     done();
   }
 
+  /**
+   * Deletes a VM (preconditioned on its uid), keeping its disks when asked, with an expectation
+   * so the next reconcile waits for the cache to show it gone.
+   */
+  private async deleteVM(key: string, vm: V1VirtualMachine, retainDisks: boolean): Promise<void> {
+    const { namespace, name } = { namespace: vm.metadata!.namespace!, name: vm.metadata!.name! };
+    this.o.expectations.expectDeletions(key, [name], this.o.now());
+    try {
+      if (retainDisks) await this.orphanDisks(vm);
+      const deleted = await this.o.client.delete(RESOURCES.vm, { namespace, name }, { uid: vm.metadata?.uid, propagationPolicy: 'Background' });
+      if (!deleted) this.o.expectations.deletionObserved(key, name);
+    } catch (err) {
+      this.o.expectations.deletionObserved(key, name);
+      throw err;
+    }
+  }
+
   /** Keeps a VM's DataVolumes when it is deleted: drops the VM's owner reference from them. */
   private async orphanDisks(vm: V1VirtualMachine): Promise<void> {
     const namespace = vm.metadata!.namespace!;
@@ -312,18 +320,7 @@ export class FleetReconciler {
     const live = vms.filter((vm) => !vm.metadata?.deletionTimestamp);
     if (live.length > 0) {
       if (!this.o.expectations.satisfied(key, this.o.now())) return;
-      this.o.expectations.expectDeletions(key, live.map((vm) => vm.metadata!.name!), this.o.now());
-      await inParallel(live, async (vm) => {
-        try {
-          if (retain) await this.orphanDisks(vm);
-          if (!(await this.o.client.delete(RESOURCES.vm, { namespace, name: vm.metadata!.name! }, { uid: vm.metadata?.uid, propagationPolicy: 'Background' }))) {
-            this.o.expectations.deletionObserved(key, vm.metadata!.name!);
-          }
-        } catch (err) {
-          this.o.expectations.deletionObserved(key, vm.metadata!.name!);
-          throw err;
-        }
-      });
+      await inParallel(live, (vm) => this.deleteVM(key, vm, retain));
       const involved: InvolvedObject = { apiVersion: FLEET_API_VERSION, kind: FLEET_KIND, namespace, name, uid: fleet.metadata!.uid! };
       await this.o.events.record(involved, 'Normal', 'Deleting', `fleet deleted: deleting ${listNames(live.map((vm) => vm.metadata!.name!))}${retain ? ' (disks retained)' : ''}`);
       return;

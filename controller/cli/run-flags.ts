@@ -1,0 +1,17 @@
+// The flags of `virtfleet run` and their defaults, apart from run.ts so that parsing them (and
+// `virtfleet up`'s defaults) does not load the controller.
+export interface RunFlags {
+  kubeconfig?: string;
+  namespace?: string;
+  qps: string;
+  burst: string;
+  workers: string;
+  resync: string;
+  leaderElect: boolean;
+  leaderElectionNamespace?: string;
+  leaseDuration: string;
+  renewDeadline: string;
+  retryPeriod: string;
+}
+
+export const RUN_DEFAULTS = { qps: '50', burst: '100', workers: '4', resync: '10m', leaderElect: false, leaseDuration: '15s', renewDeadline: '10s', retryPeriod: '2s' } satisfies RunFlags;
