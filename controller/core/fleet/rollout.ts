@@ -94,6 +94,10 @@ export interface ObservedVM {
   notReadySince?: number;
   /** When the node of its VMI stopped being Ready, epoch ms; undefined while the node is Ready. */
   nodeLostSince?: number;
+  /** A live migration of its VMI is in flight: no restart, recreate or delete on top of it. */
+  migrating?: boolean;
+  /** Drift remediation falls back to restarting it (not live-migratable): why. */
+  driftRestart?: string;
 }
 
 export interface PlanInput {
@@ -106,6 +110,8 @@ export interface PlanInput {
   now: number;
   /** Every VM the fleet owns, including those being deleted. */
   vms: readonly ObservedVM[];
+  /** The disruption window is open (default true): restarts and recreates may happen. */
+  restartsAllowed?: boolean;
 }
 
 export type CreateReason = 'ScaleUp' | 'Surge';
@@ -125,7 +131,7 @@ export type PlanAction =
   | { type: 'Create'; index: number; name: string; reason: CreateReason; message: string }
   | { type: 'Delete'; index: number; name: string; reason: DeleteReason; message: string }
   | { type: 'UpdateInPlace'; index: number; name: string; change: 'metadata' | 'liveUpdatable'; message: string }
-  | { type: 'Restart'; index: number; name: string; message: string }
+  | { type: 'Restart'; index: number; name: string; message: string; drift?: boolean }
   | { type: 'Recreate'; index: number; name: string; message: string };
 
 export interface Plan {
@@ -187,6 +193,11 @@ function compareBy<T>(...keys: ((x: T) => number)[]): (a: T, b: T) => number {
  *   failure status while VMs are still to update, the rollout halts: no rollout actions (updates,
  *   restarts, surge creates, replacements) until the template changes.
  * - OnDelete: existing VMs are never updated; paused: nothing of the rollout happens.
+ * - Disruption window closed (restartsAllowed false): no restarts, recreates, replacements or
+ *   surge; scaling and in-place updates go on.
+ * - A VM whose VMI is migrating is never restarted, recreated or replaced by the rollout.
+ * - Drift restarts (driftRestart, the fallback for VMs that cannot migrate) come after the
+ *   rollout, within the same maxUnavailable budget, whatever the strategy or pause.
  * - At most one action per VM; creates never reuse an observed index.
  */
 export function planRollout(input: PlanInput): Plan {
@@ -200,11 +211,12 @@ export function planRollout(input: PlanInput): Plan {
   const available = active.filter(isAvailable).length;
   const minAvailable = replicas - maxUnavailable;
   const rolling = spec.strategy === 'RollingUpdate' && !spec.paused;
+  const windowOpen = input.restartsAllowed ?? true;
 
   const outdated = (vm: ObservedVM) => vm.revision !== updateRevision;
   const inScope = (vm: ObservedVM) => outdated(vm) && vm.index >= partition;
   const disruptive = (vm: ObservedVM) =>
-    !vm.restarting && ((inScope(vm) && (vm.change === 'restartRequired' || vm.change === 'recreate')) || (!outdated(vm) && vm.restartPending));
+    !vm.restarting && !vm.migrating && ((inScope(vm) && (vm.change === 'restartRequired' || vm.change === 'recreate')) || (!outdated(vm) && vm.restartPending));
   const inPlace = (vm: ObservedVM) => inScope(vm) && vm.change !== 'restartRequired' && vm.change !== 'recreate';
 
   const failing = active.filter((vm) => !outdated(vm) && !vm.ready && (vm.startFailureCount > 0 || vm.failed)).map((vm) => vm.name).sort();
@@ -231,7 +243,7 @@ export function planRollout(input: PlanInput): Plan {
 
   // Scale up, and surge.
   const candidates = active.filter(disruptive);
-  const surge = rolling && candidates.length > 0 ? Math.min(maxSurge, candidates.length) : 0;
+  const surge = rolling && windowOpen && candidates.length > 0 ? Math.min(maxSurge, candidates.length) : 0;
   const toCreate = Math.max(0, replicas + (canRoll ? surge : 0) - vms.length);
   const scaleUp = Math.max(0, replicas - vms.length);
   lowestFreeIndexes(vms.map((vm) => vm.index), toCreate).forEach((index, i) => {
@@ -265,7 +277,7 @@ export function planRollout(input: PlanInput): Plan {
 
   if (canRoll) {
     // Surge replacements: outdated VMs go while VMs exceed replicas.
-    for (const vm of candidates.filter((c) => !touched.has(c.name) && outdated(c)).sort(rolloutOrder)) {
+    for (const vm of candidates.filter((c) => windowOpen && !touched.has(c.name) && outdated(c)).sort(rolloutOrder)) {
       if (count <= replicas) break;
       if (!disrupt(vm)) {
         blocked.push(`rollout: replacing ${vm.name} would exceed maxUnavailable ${maxUnavailable}`);
@@ -279,6 +291,10 @@ export function planRollout(input: PlanInput): Plan {
       act({ type: 'UpdateInPlace', index: vm.index, name: vm.name, change, message: `${change} change to revision ${updateRevision}` });
     }
     for (const vm of candidates.filter((c) => !touched.has(c.name)).sort(rolloutOrder)) {
+      if (!windowOpen) {
+        blocked.push(`rollout: ${vm.name} waits for the disruption window`);
+        continue;
+      }
       if (!disrupt(vm)) {
         blocked.push(`rollout: ${vm.name} waits for maxUnavailable ${maxUnavailable}`);
         continue;
@@ -286,6 +302,19 @@ export function planRollout(input: PlanInput): Plan {
       if (inScope(vm) && vm.change === 'recreate') act({ type: 'Recreate', index: vm.index, name: vm.name, message: `dataVolumeTemplates changed in revision ${updateRevision}` });
       else act({ type: 'Restart', index: vm.index, name: vm.name, message: `restart-required change to revision ${updateRevision}` });
     }
+  }
+
+  // Drift the remediation planner could not migrate away: restarted within the same budget.
+  for (const vm of active.filter((v) => v.driftRestart && !touched.has(v.name) && !v.restarting && !v.migrating).sort(rolloutOrder)) {
+    if (!windowOpen) {
+      blocked.push(`drift: restarting ${vm.name} waits for the disruption window`);
+      continue;
+    }
+    if (!disrupt(vm)) {
+      blocked.push(`drift: restarting ${vm.name} waits for maxUnavailable ${maxUnavailable}`);
+      continue;
+    }
+    act({ type: 'Restart', index: vm.index, name: vm.name, message: vm.driftRestart!, drift: true });
   }
 
   const updated = active.filter((vm) => !outdated(vm) && !vm.restartPending);
