@@ -1,10 +1,11 @@
 // Wires the fleet reconciler into a running controller: informers over fleets, their VMs and VMIs,
-// nodes and golden images; expectations fed by the VM informer; the controller loop with a
+// nodes, golden images and live migrations; expectations fed by the VM informer; the controller loop with a
 // periodic resync; and, optionally, Lease-based leader election so only the leader reconciles.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { V1VirtualMachine, V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { KubeConfig, KubernetesObject, V1Node } from '@kubernetes/client-node';
+import type { Backoff } from '../core/fleet/migration.ts';
 import { FLEET_LABEL } from '../core/fleet/names.ts';
 import { KubeClient } from '../kube/client.ts';
 import { pathOf, RESOURCES, type Resource } from '../kube/resources.ts';
@@ -15,6 +16,7 @@ import { keyOf } from '../runtime/keys.ts';
 import { LeaderElector } from '../runtime/leader-election.ts';
 import { EventRecorder } from './events.ts';
 import { FleetReconciler, type GoldenImage, type Logger, type VMFleet } from './reconciler.ts';
+import { DEFAULT_MIGRATION_BUDGET, MigrationBudget, type Migration } from './remediation.ts';
 
 export interface LeaderElectionConfig {
   namespace: string;
@@ -37,6 +39,13 @@ export interface FleetManagerOptions {
   leaderElection?: LeaderElectionConfig;
   identity?: string;
   log?: Logger;
+  /**
+   * Most live migrations in flight in the cluster at once, anyone's included (default 5, KubeVirt's
+   * parallelMigrationsPerCluster), so drift repair never floods KubeVirt with Pending migrations.
+   */
+  migrationBudget?: number;
+  /** Retry delays after a failed migration of one VM (default 10s doubling up to 5m). */
+  migrationBackoff?: Backoff;
   /** Called for every request the controller makes (not the leader election's). */
   onRequest?: (method: string, path: string) => void;
 }
@@ -119,14 +128,20 @@ export class FleetManager {
     const vmis = this.informer<V1VirtualMachineInstance & KubernetesObject>(RESOURCES.vmi, ns, FLEET_LABEL);
     const nodes = this.informer<V1Node>(RESOURCES.node, undefined);
     const goldenImages = this.informer<GoldenImage & KubernetesObject>(RESOURCES.goldenImage, undefined);
+    // Every migration in scope, anyone's: the budget counts them all and foreign ones are waited for.
+    const migrations = this.informer<Migration & KubernetesObject>(RESOURCES.vmim, ns);
+    const budget = new MigrationBudget(this.o.migrationBudget ?? DEFAULT_MIGRATION_BUDGET);
+    migrations.on((type, m) => budget.observe(type, m));
     const expectations = new Expectations();
     const events = new EventRecorder(this.client, this.identity, (err) => this.log.error('event not recorded', { error: String(err) }));
     const reconciler = new FleetReconciler({
       client: this.client,
-      caches: { fleets, vms, vmis, nodes, goldenImages },
+      caches: { fleets, vms, vmis, nodes, goldenImages, migrations },
       expectations,
       events,
       log: this.log,
+      budget,
+      ...(this.o.migrationBackoff ? { backoff: this.o.migrationBackoff } : {}),
     });
     const ownerKey = controllerOwnerKey('VMFleet');
     // Registered before the controller's own handlers, so a reconcile the event triggers sees them.
@@ -142,6 +157,13 @@ export class FleetManager {
       return fleet && obj.metadata?.namespace ? [`${obj.metadata.namespace}/${fleet}`] : [];
     };
     const fleetsOnNode = (node: KubernetesObject) => [...new Set(vmis.list().filter((vmi) => vmi.status?.nodeName === node.metadata?.name).flatMap(fleetOfChild))];
+    // Ours carry the fleet label; others' are mapped through the fleet label of the VMI they move.
+    const fleetsOfMigration = (m: KubernetesObject) => {
+      const own = fleetOfChild(m);
+      if (own.length > 0) return own;
+      const vmi = vmis.get((m as Migration).spec?.vmiName ?? '', m.metadata?.namespace);
+      return vmi ? fleetOfChild(vmi) : [];
+    };
     const fleetsOfImage = (image: KubernetesObject) =>
       fleets.list().filter((f) => f.spec.image.name === image.metadata?.name && (f.spec.image.namespace ?? f.metadata?.namespace) === image.metadata?.namespace).map(keyOf);
     return new Controller({
@@ -151,6 +173,7 @@ export class FleetManager {
         { informer: vmis, keysFor: fleetOfChild },
         { informer: nodes, keysFor: fleetsOnNode },
         { informer: goldenImages, keysFor: fleetsOfImage },
+        { informer: migrations, keysFor: fleetsOfMigration },
       ],
       reconcile: (key) => {
         this.reconciles++;

@@ -6,6 +6,9 @@ import type { V1VirtualMachine, V1VirtualMachineInstance } from '@kubevirt-ui-ex
 import type { V1Node } from '@kubernetes/client-node';
 import type { GoldenImageSpec, VMFleetSpec, VMFleetStatus } from '../api/generated/types.ts';
 import { autohealSpecOf, planAutohealing, type Replacement } from '../core/fleet/autoheal.ts';
+import { DEFAULT_BACKOFF, planRemediation, remediationSpecOf, type Backoff, type ObservedMigration, type RemediationAction, type RemediationPlan } from '../core/fleet/migration.ts';
+import { rebalanceSpecOf } from '../core/fleet/rebalance.ts';
+import { disruptionWindow } from '../core/fleet/window.ts';
 import { classifyChange } from '../core/fleet/classify.ts';
 import { desiredVM, FLEET_API_VERSION, FLEET_KIND, type FleetRef } from '../core/fleet/desired.ts';
 import { resolveImage, type ResolvedImage } from '../core/fleet/image.ts';
@@ -18,8 +21,10 @@ import type { ReconcileResult } from '../runtime/controller.ts';
 import type { Expectations } from '../runtime/expectations.ts';
 import { splitKey } from '../runtime/keys.ts';
 import { listNames, type EventRecorder, type InvolvedObject } from './events.ts';
+import { driftSummary, driftView, type DriftView } from './drift-view.ts';
 import { conditionOf, observeVM } from './observe.ts';
-import { fleetStatus, statusDiffers, type StalledReason } from './status.ts';
+import { DRIFT_ANNOTATION, driftAnnotation, migrationObject, migrationsByVmi, type Migration, type MigrationBudget } from './remediation.ts';
+import { fleetStatus, statusDiffers, type DriftSummary, type StalledReason } from './status.ts';
 
 /** Removes the fleet's VMs before the fleet goes. */
 export const FLEET_FINALIZER = 'virtfleet.io/vms';
@@ -51,6 +56,7 @@ export interface FleetCaches {
   vmis: Cache<V1VirtualMachineInstance>;
   nodes: Cache<V1Node>;
   goldenImages: Cache<GoldenImage>;
+  migrations: Cache<Migration>;
 }
 
 export interface Logger {
@@ -64,6 +70,9 @@ export interface FleetReconcilerOptions {
   expectations: Expectations;
   events: EventRecorder;
   log: Logger;
+  /** The cluster-wide migration budget, shared with every other fleet's reconciles. */
+  budget: MigrationBudget;
+  backoff?: Backoff;
   now?: () => number;
 }
 
@@ -73,7 +82,18 @@ const RESTART_EXPECTATION_MS = 5 * 60_000;
 const MAX_CREATE_BATCH = 64;
 const PARALLEL_WRITES = 16;
 
-type Verdict = { stalled: StalledReason } | { plan: Plan; heal: Replacement[]; image: ResolvedImage; revision: string; nextHeal?: number };
+interface Remediation {
+  plan: RemediationPlan;
+  view: DriftView;
+  drift: DriftSummary;
+}
+
+type Verdict = { stalled: StalledReason } | { plan: Plan; heal: Replacement[]; image: ResolvedImage; revision: string; remediation: Remediation; nextCheckAt?: number };
+
+/** How long the fleet waits before looking again for a free slot in the cluster's migration budget. */
+const BUDGET_RETRY_MS = 500;
+/** How long an aborted migration of ours is remembered for backoff after the cache drops it. */
+const ABORT_MEMORY_MS = 60 * 60_000;
 
 export class FleetReconciler {
   private readonly o: Required<FleetReconcilerOptions>;
@@ -81,9 +101,17 @@ export class FleetReconciler {
   private readonly restarts = new Map<string, { uid: string; at: number }>();
   /** Fleet key → the template revision the API server refused, with its message. */
   private readonly refused = new Map<string, { revision: string; message: string }>();
+  /** VM key → migrations of ours this controller aborted, for backoff once the cache drops them. */
+  private readonly aborted = new Map<string, ObservedMigration[]>();
+  /** VM key → the resourceVersion our revert left it at: a drift still there then is not ours to fix. */
+  private readonly reverted = new Map<string, string>();
+  /** Finished migrations whose outcome has had its Event (uid → when), and misplaced reports. */
+  private readonly reported = new Map<string, number>();
+  private readonly startedAt: number;
 
   constructor(options: FleetReconcilerOptions) {
-    this.o = { now: Date.now, ...options };
+    this.o = { now: Date.now, backoff: DEFAULT_BACKOFF, ...options };
+    this.startedAt = this.o.now();
   }
 
   /** The VM cache showed a VMI (called from the VMI informer), so a restart it awaited is done. */
@@ -121,12 +149,18 @@ export class FleetReconciler {
       await this.writeStatus(fleet, fleetStatus({ ...base, stalled: verdict.stalled, acting: false, now: new Date(now).toISOString() }));
       return;
     }
-    const { plan, heal, image, revision } = verdict;
-    const acting = plan.actions.length > 0 || heal.length > 0;
+    const { plan, heal, image, revision, remediation } = verdict;
+    // Reserved before the first await, so no other fleet's reconcile can take the same slots.
+    const ref = this.fleetRef(fleet);
+    for (const a of remediation.plan.actions) {
+      if (a.type === 'Migrate') this.o.budget.reserve(ref.namespace, key, a.vm, { name: a.name, phase: '', ours: true, attempt: a.attempt, reason: a.reason, createdAt: now, deleting: false }, now);
+    }
+    const acting = plan.actions.length > 0 || heal.length > 0 || remediation.plan.actions.length > 0;
     const refusal = await this.act(key, fleet, vms, plan.actions, heal, image, revision);
+    await this.remedy(key, fleet, vms, remediation, image, revision);
     const stalled = refusal ? { reason: 'InvalidTemplate', message: refusal } : undefined;
-    await this.writeStatus(fleet, fleetStatus({ ...base, plan, ...(stalled ? { stalled } : {}), imageVersion: image.version, acting, now: new Date(now).toISOString() }));
-    const next = Math.min(plan.nextCheckAt ?? Infinity, verdict.nextHeal ?? Infinity);
+    await this.writeStatus(fleet, fleetStatus({ ...base, plan, ...(stalled ? { stalled } : {}), imageVersion: image.version, acting, drift: remediation.drift, now: new Date(now).toISOString() }));
+    const next = Math.min(plan.nextCheckAt ?? Infinity, verdict.nextCheckAt ?? Infinity, remediation.plan.waitingForBudget > 0 ? now + BUDGET_RETRY_MS : Infinity);
     return Number.isFinite(next) ? { requeueAfterMs: Math.max(100, next - now) } : undefined;
   }
 
@@ -178,11 +212,80 @@ export class FleetReconciler {
         change,
       }));
     }
+    const window = disruptionWindow(spec.remediation?.disruptionWindow, now);
+    if ('invalid' in window) return { stalled: { reason: 'InvalidDisruptionWindow', message: window.invalid } };
     const rollout = rolloutSpecOf(spec);
     const healing = planAutohealing({ spec: autohealSpecOf(spec), updateRevision: revision, pauseOnFailure: rollout.strategy === 'RollingUpdate' && rollout.pauseOnFailure, now, vms: observed });
     const healed = new Set(healing.replace.map((r) => r.name));
-    const plan = planRollout({ fleet: ref.name, spec: rollout, updateRevision: revision, now, vms: observed.map((vm) => (healed.has(vm.name) ? { ...vm, deleting: true } : vm)) });
-    return { plan, heal: healing.replace, image, revision, ...(healing.nextCheckAt !== undefined ? { nextHeal: healing.nextCheckAt } : {}) };
+    const remediation = this.planDrift(key, fleet, vms, observed, healed, image, revision, window.open, now);
+    const driftRestarts = new Map(remediation.plan.restarts.map((r) => [r.vm, r.message]));
+    const migrating = new Set(remediation.plan.migrating);
+    const drifted = new Set(remediation.view.vms.filter((v) => v.drift.length > 0).map((v) => v.name));
+    const plan = planRollout({
+      fleet: ref.name,
+      spec: rollout,
+      updateRevision: revision,
+      now,
+      restartsAllowed: window.open,
+      vms: observed.map((vm) => ({
+        ...vm,
+        ...(healed.has(vm.name) ? { deleting: true } : {}),
+        drifted: drifted.has(vm.name),
+        migrating: migrating.has(vm.name),
+        ...(driftRestarts.has(vm.name) ? { driftRestart: driftRestarts.get(vm.name)! } : {}),
+      })),
+    });
+    // Never a migration and a restart at once: what the rollout disrupts gets no other remedy.
+    const disrupted = new Set(plan.actions.filter((a) => a.type !== 'Create' && a.type !== 'UpdateInPlace').map((a) => a.name));
+    remediation.plan.actions = remediation.plan.actions.filter((a) => a.type === 'Abort' || !disrupted.has(a.vm));
+    const waitingForWindow = 'opensAt' in window && (plan.blocked.length > 0 || remediation.plan.reports.some((r) => r.remedy === 'Restart'));
+    const next = Math.min(
+      healing.nextCheckAt ?? Infinity,
+      remediation.plan.nextCheckAt ?? Infinity,
+      remediation.view.rebalance.nextCheckAt ?? Infinity,
+      waitingForWindow ? window.opensAt ?? Infinity : Infinity,
+    );
+    return { plan, heal: healing.replace, image, revision, remediation, ...(Number.isFinite(next) ? { nextCheckAt: next } : {}) };
+  }
+
+  /** Drift findings and remedies for the fleet's VMs (see core/fleet/drift.ts and migration.ts). */
+  private planDrift(key: string, fleet: VMFleet, vms: V1VirtualMachine[], observed: ObservedVM[], healed: Set<string>, image: ResolvedImage, revision: string, restartsAllowed: boolean, now: number): Remediation {
+    const ref = this.fleetRef(fleet);
+    const ns = ref.namespace;
+    const pending = this.o.budget.pendingOf(key);
+    const remembered = new Map<string, ObservedMigration[]>();
+    for (const [vmKey, list] of this.aborted) {
+      const fresh = list.filter((m) => now - (m.finishedAt ?? m.createdAt) < ABORT_MEMORY_MS);
+      if (fresh.length === 0) this.aborted.delete(vmKey);
+      else this.aborted.set(vmKey, fresh);
+    }
+    const byName = new Map(vms.map((vm) => [vm.metadata!.name!, vm]));
+    for (const name of byName.keys()) {
+      const list = [...(pending.get(name) ?? []), ...(this.aborted.get(`${ns}/${name}`) ?? [])];
+      if (list.length > 0) remembered.set(name, list);
+    }
+    const template = fleet.spec.template as { spec?: { template?: { spec?: { nodeSelector?: Record<string, string>; affinity?: never; tolerations?: never } } } };
+    const tspec = template.spec?.template?.spec ?? {};
+    const view = driftView({
+      fleet: ref,
+      templatePlacement: { nodeSelector: tspec.nodeSelector, affinity: tspec.affinity, tolerations: tspec.tolerations },
+      rebalance: rebalanceSpecOf(fleet.spec),
+      updateRevision: revision,
+      vms: observed.map((o) => ({ vm: byName.get(o.name)!, index: o.index, restarting: o.restarting, disrupted: healed.has(o.name) || o.deleting })),
+      vmi: (name) => this.o.caches.vmis.get(name, ns),
+      node: (name) => this.o.caches.nodes.get(name),
+      nodes: this.o.caches.nodes.list(),
+      migrations: migrationsByVmi(this.o.caches.migrations.list(ns)),
+      remembered,
+      desired: (index) => desiredVM({ fleet: ref, spec: fleet.spec, image, index, revision }),
+      now,
+    });
+    const spec = remediationSpecOf(fleet.spec);
+    const plan = planRemediation({ fleet: ref.name, spec, backoff: this.o.backoff, restartsAllowed, clusterSlots: this.o.budget.available(now), now, vms: view.vms });
+    // A revert that left the VM as it was (fields added by hand, which apply cannot remove) is not retried.
+    plan.actions = plan.actions.filter((a) => a.type !== 'Revert' || this.reverted.get(`${ns}/${a.vm}`) !== byName.get(a.vm)?.metadata?.resourceVersion);
+    for (const vm of view.vms) if (!vm.drift.some((d) => d.kind === 'manualEdit')) this.reverted.delete(`${ns}/${vm.name}`);
+    return { plan, view, drift: driftSummary(view, plan, restartsAllowed) };
   }
 
   /**
@@ -247,14 +350,18 @@ export class FleetReconciler {
         case 'UpdateInPlace':
           if (await apply(a.index)) note('Updated', a.name);
           return;
-        case 'Restart':
-          return this.restart(byName.get(a.name), () => apply(a.index), () => note('Restarted', a.name));
+        case 'Restart': {
+          const vm = byName.get(a.name);
+          // A drift restart runs the VM's spec as it is; a rollout restart applies the new one first.
+          return this.restart(vm, a.drift ? async () => vm : () => apply(a.index), () => note(a.drift ? 'DriftRestarted' : 'Restarted', a.name));
+        }
       }
     });
     const messages: Record<string, string> = {
       Created: 'created', CreatedSurge: 'created surge VMs', ScaledDown: 'scaled down, deleted', Replaced: 'replaced by surge VMs, deleted',
       Recreated: 'deleted to recreate (dataVolumeTemplates changed)', Updated: `updated in place to revision ${revision}`,
       Restarted: `restarted to run revision ${revision}`, Autohealed: 'replaced, as they could not run:',
+      DriftRestarted: 'restarted to repair drift, as they cannot be live-migrated:',
     };
     for (const [reason, names] of done) {
       const healNotes = reason === 'Autohealed' ? ` (${heal.filter((h) => names.includes(h.name)).map((h) => h.message).join('; ')})` : '';
@@ -262,6 +369,101 @@ export class FleetReconciler {
     }
     this.o.log.info('acted', { fleet: key, actions: Object.fromEntries([...done].map(([r, n]) => [r, n.length])) });
     return refusal;
+  }
+
+  /**
+   * Carries out the drift remedies (migrations, aborts, reverts), keeps each VM's drift annotation
+   * current, and records Events for migrations started, finished, timed out or misplaced.
+   */
+  private async remedy(key: string, fleet: VMFleet, vms: V1VirtualMachine[], r: Remediation, image: ResolvedImage, revision: string): Promise<void> {
+    const ref = this.fleetRef(fleet);
+    const ns = ref.namespace;
+    const now = this.o.now();
+    const byName = new Map(vms.map((vm) => [vm.metadata!.name!, vm]));
+    const viewOf = new Map(r.view.vms.map((v) => [v.name, v]));
+    const notes = new Map<string, string[]>();
+    const note = (reason: string, text: string): void => void notes.set(reason, [...(notes.get(reason) ?? []), text]);
+
+    await inParallel(r.plan.actions, async (a: RemediationAction) => {
+      switch (a.type) {
+        case 'Migrate':
+          try {
+            await this.o.client.create(RESOURCES.vmim, migrationObject(ref, a));
+            note('MigrationStarted', `${a.vm} (${a.reason})`);
+          } catch (err) {
+            this.o.budget.release(ns, a.name);
+            if (err instanceof ApiError && err.alreadyExists) return;
+            // KubeVirt's admission refuses it (another migration began, the VMI stopped): re-plan later.
+            if (err instanceof ApiError && (err.invalid || err.status === 403)) return note('MigrationRefused', `${a.vm}: ${err.statusMessage}`);
+            throw err;
+          }
+          return;
+        case 'Abort': {
+          const m = this.o.caches.migrations.get(a.name, ns);
+          await this.o.client.delete(RESOURCES.vmim, { namespace: ns, name: a.name }, m?.metadata?.uid ? { uid: m.metadata.uid } : {});
+          const seen = viewOf.get(a.vm)?.migrations.find((x) => x.name === a.name);
+          const vmKey = `${ns}/${a.vm}`;
+          const record: ObservedMigration = { name: a.name, phase: 'Failed', ours: true, attempt: seen?.attempt ?? 0, createdAt: seen?.createdAt ?? now, finishedAt: now, deleting: false, failureReason: a.message, ...(seen?.reason ? { reason: seen.reason } : {}) };
+          this.aborted.set(vmKey, [...(this.aborted.get(vmKey) ?? []).filter((x) => x.name !== a.name), record]);
+          return note('MigrationTimedOut', a.message);
+        }
+        case 'Revert': {
+          const applied = await this.o.client.apply<V1VirtualMachine>(RESOURCES.vm, desiredVM({ fleet: ref, spec: fleet.spec, image, index: a.index, revision }), FIELD_MANAGER);
+          this.reverted.set(`${ns}/${a.vm}`, applied.metadata?.resourceVersion ?? '');
+          return note('ManualEditReverted', `${a.vm} (${a.message})`);
+        }
+      }
+    });
+
+    // Outcomes of our migrations, once each (those finished before this process started were told).
+    for (const vm of r.view.vms) {
+      for (const m of vm.migrations) {
+        if (!m.ours || m.finishedAt === undefined || m.finishedAt < this.startedAt || this.reported.has(`${ns}/${m.name}`) || m.failureReason === undefined && m.phase !== 'Succeeded') continue;
+        if (this.aborted.get(`${ns}/${vm.name}`)?.some((x) => x.name === m.name)) continue;
+        this.reported.set(`${ns}/${m.name}`, now);
+        if (m.phase === 'Succeeded') note('MigrationSucceeded', `${vm.name} → ${this.o.caches.vmis.get(vm.name, ns)?.status?.nodeName ?? '?'}`);
+        else note('MigrationFailed', `${vm.name} (${m.name}: ${m.failureReason})`);
+      }
+    }
+    for (const m of r.plan.misplaced) {
+      if (this.reported.has(`${ns}/${m.migration}/misplaced`)) continue;
+      this.reported.set(`${ns}/${m.migration}/misplaced`, now);
+      note('MigrationMisplaced', m.message);
+    }
+    for (const [k, at] of this.reported) if (now - at > ABORT_MEMORY_MS) this.reported.delete(k);
+
+    // The drift annotation on each VM: set while it drifts, removed once repaired.
+    const reports = new Map(r.plan.reports.map((rep) => [rep.vm, rep]));
+    const notMigratable = new Set(r.plan.notMigratable);
+    await inParallel([...byName.values()].filter((vm) => !vm.metadata?.deletionTimestamp), async (vm) => {
+      const name = vm.metadata!.name!;
+      const report = reports.get(name);
+      const text = report ? driftAnnotation(report, notMigratable.has(name) ? r.view.notMigratableReasons.get(name) : undefined) : undefined;
+      const current = vm.metadata?.annotations?.[DRIFT_ANNOTATION];
+      if (text === current) return;
+      try {
+        await this.o.client.mergePatch(RESOURCES.vm, { namespace: ns, name }, { metadata: { annotations: { [DRIFT_ANNOTATION]: text ?? null } } });
+      } catch (err) {
+        if (err instanceof ApiError && err.notFound) return;
+        throw err;
+      }
+      if (!report) return;
+      if (notMigratable.has(name) && report.remedy === 'None') note('NotMigratable', `${name}: ${report.note}`);
+      if (report.remedy === 'Report') note('ManualEditDetected', `${name}: ${report.drift.find((d) => d.kind === 'manualEdit')?.message ?? ''}`);
+    });
+
+    const involved: InvolvedObject = { apiVersion: FLEET_API_VERSION, kind: FLEET_KIND, namespace: ns, name: ref.name, uid: ref.uid };
+    const warnings = new Set(['MigrationFailed', 'MigrationTimedOut', 'MigrationMisplaced', 'MigrationRefused', 'NotMigratable', 'ManualEditDetected']);
+    const headlines: Record<string, string> = {
+      MigrationStarted: 'live-migrating to repair drift:', MigrationSucceeded: 'live migration succeeded:', MigrationFailed: 'live migration failed, retried with backoff:',
+      MigrationTimedOut: '', MigrationMisplaced: '', MigrationRefused: 'KubeVirt refused the live migration of', NotMigratable: 'drifted but not live-migratable (fallback None), left running:',
+      ManualEditReverted: 'reverted hand edits:', ManualEditDetected: 'edited by hand (manualEdits: Report):',
+    };
+    for (const [reason, texts] of notes) {
+      const head = headlines[reason];
+      await this.o.events.record(involved, warnings.has(reason) ? 'Warning' : 'Normal', reason, `${head ? `${head} ` : ''}${listNames(texts)}`);
+    }
+    if (notes.size > 0) this.o.log.info('remedied', { fleet: key, actions: Object.fromEntries([...notes].map(([k, v]) => [k, v.length])) });
   }
 
   /** Applies the new spec if needed, then deletes the VMI so KubeVirt starts it anew from it. */

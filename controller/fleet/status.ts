@@ -1,6 +1,6 @@
 // The status a fleet reports (PRODUCT.md "VMFleet" status), computed from one reconcile's plan.
 // Pure. Conditions follow metav1.Condition and kstatus: Ready, Available, Progressing,
-// Reconciling and Stalled, each with observedGeneration; lastTransitionTime only moves when the
+// Reconciling, Stalled and Drifted, each with observedGeneration; lastTransitionTime only moves when the
 // condition's status does.
 import { isDeepStrictEqual } from 'node:util';
 import type { VMFleetStatus } from '../api/generated/types.ts';
@@ -13,6 +13,18 @@ type Status = FleetCondition['status'];
 export interface StalledReason {
   reason: string;
   message: string;
+}
+
+/** Drift findings of one reconcile, for driftedReplicas, migratingReplicas and the Drifted condition. */
+export interface DriftSummary {
+  drifted: number;
+  byKind: NonNullable<VMFleetStatus['driftedReplicasByKind']>;
+  migrating: number;
+  /** Remedies under way or possible (migrations, restarts, reverts): the fleet is reconciling. */
+  repairing: boolean;
+  /** The Drifted condition's reason and message when something drifts. */
+  reason?: string;
+  message?: string;
 }
 
 export interface StatusInput {
@@ -28,6 +40,7 @@ export interface StatusInput {
   acting: boolean;
   previous: VMFleetStatus | undefined;
   now: string;
+  drift?: DriftSummary;
 }
 
 /** `a=b,c=d`, the string form of a label selector the scale subresource reports. */
@@ -74,13 +87,24 @@ export function fleetStatus(input: StatusInput): VMFleetStatus {
     conditions.push(condition('Reconciling', 'False', 'RolloutHalted', 'the rollout waits for a fixed template', g));
     conditions.push(condition('Stalled', 'True', 'RolloutHalted', plan.halted.message, g));
   } else {
-    const done = !!plan?.complete && !input.acting;
+    const done = !!plan?.complete && !input.acting && !input.drift?.repairing;
     const rev = counts?.updateRevision ?? '';
     if (plan?.paused && !plan.complete) conditions.push(condition('Progressing', 'Unknown', 'RolloutPaused', `the rollout to revision ${rev} is paused (spec.paused)`, g));
     else if (done) conditions.push(condition('Progressing', 'True', 'NewRevisionAvailable', `every VM runs revision ${rev}`, g));
     else conditions.push(condition('Progressing', 'True', 'RolloutInProgress', `${counts?.updatedReplicas ?? 0}/${input.replicas} VMs at revision ${rev}${plan?.blocked.length ? `; ${plan.blocked[0]}` : ''}`, g));
-    conditions.push(done ? condition('Reconciling', 'False', 'Reconciled', 'the fleet matches its spec', g) : condition('Reconciling', 'True', 'Progressing', 'VMs are being created, updated or removed', g));
+    const work = !plan?.complete || input.acting ? 'VMs are being created, updated or removed' : 'drift is being repaired';
+    conditions.push(done ? condition('Reconciling', 'False', 'Reconciled', 'the fleet matches its spec', g) : condition('Reconciling', 'True', 'Progressing', work, g));
     conditions.push(condition('Stalled', 'False', 'AsExpected', 'no invalid input', g));
+  }
+
+  const drift = input.drift;
+  if (drift) {
+    conditions.push(drift.drifted > 0
+      ? condition('Drifted', 'True', drift.reason ?? 'Drifted', drift.message ?? `${drift.drifted} VMs drifted`, g)
+      : condition('Drifted', 'False', 'NoDrift', 'every VM runs where and how its fleet says', g));
+  } else {
+    const old = previous?.conditions?.find((c) => c.type === 'Drifted');
+    if (old) conditions.push({ type: old.type, status: old.status, observedGeneration: old.observedGeneration, reason: old.reason, message: old.message });
   }
 
   return {
@@ -89,8 +113,9 @@ export function fleetStatus(input: StatusInput): VMFleetStatus {
     readyReplicas: ready,
     availableReplicas: available,
     updatedReplicas: counts?.updatedReplicas ?? prev.updatedReplicas ?? 0,
-    driftedReplicas: prev.driftedReplicas ?? 0,
-    migratingReplicas: prev.migratingReplicas ?? 0,
+    driftedReplicas: drift?.drifted ?? prev.driftedReplicas ?? 0,
+    ...(drift ? { driftedReplicasByKind: drift.byKind } : prev.driftedReplicasByKind ? { driftedReplicasByKind: prev.driftedReplicasByKind } : {}),
+    migratingReplicas: drift?.migrating ?? prev.migratingReplicas ?? 0,
     currentRevision: counts?.currentRevision ?? prev.currentRevision ?? '',
     updateRevision: counts?.updateRevision ?? prev.updateRevision ?? '',
     imageVersion: input.imageVersion ?? prev.imageVersion ?? '',

@@ -4,7 +4,7 @@ import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import { Watch } from '@kubernetes/client-node';
 import type { VMFleetStatus } from '../../controller/api/generated/types.ts';
 import { FLEET_LABEL } from '../../controller/core/fleet/names.ts';
-import { FleetManager } from '../../controller/fleet/manager.ts';
+import { FleetManager, type FleetManagerOptions } from '../../controller/fleet/manager.ts';
 import type { VMFleet } from '../../controller/fleet/reconciler.ts';
 import { KubeClient } from '../../controller/kube/client.ts';
 import { pathOf, RESOURCES } from '../../controller/kube/resources.ts';
@@ -25,7 +25,7 @@ export interface FleetCluster extends SimulatedCluster {
 
 const quiet = { info: () => undefined, error: (msg: string, fields?: Record<string, unknown>) => console.error(`controller: ${msg} ${JSON.stringify(fields ?? {})}`) };
 
-export async function fleetCluster(prefix: string, config: DeepPartial<SimConfig> = {}, options: { controller?: boolean; resyncMs?: number; goldenImage?: boolean } = {}): Promise<FleetCluster> {
+export async function fleetCluster(prefix: string, config: DeepPartial<SimConfig> = {}, options: { controller?: boolean; resyncMs?: number; goldenImage?: boolean; manager?: Partial<FleetManagerOptions> } = {}): Promise<FleetCluster> {
   const c = await simulatedCluster(prefix, { speed: 20, ...config });
   if (options.goldenImage !== false) await c.client.create(RESOURCES.goldenImage, goldenImage(c.namespace, 'fedora'));
   const requests: Record<string, number> = {};
@@ -36,6 +36,7 @@ export async function fleetCluster(prefix: string, config: DeepPartial<SimConfig
     resyncMs: options.resyncMs ?? 60_000,
     log: quiet,
     onRequest: (method) => void (requests[method] = (requests[method] ?? 0) + 1),
+    ...options.manager,
   });
   if (options.controller !== false) await manager.start();
   const fleetStatus = async (name: string) => (await c.client.get<VMFleet>(RESOURCES.vmFleet, { namespace: c.namespace, name }))?.status;

@@ -1,0 +1,130 @@
+// What the caches say about one fleet's drift: for each running VM its drift findings, its VMI's
+// LiveMigratable condition and migrations; and the fleet's imbalance moves. Pure over lookups.
+import type { V1VirtualMachine, V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
+import type { V1Node } from '@kubernetes/client-node';
+import { classifyChange, type VMShape } from '../core/fleet/classify.ts';
+import type { FleetRef } from '../core/fleet/desired.ts';
+import { detectDrift, DRIFT_KINDS, type Drift, type DriftKind } from '../core/fleet/drift.ts';
+import type { ObservedMigration, RemediationPlan, RemediationVM } from '../core/fleet/migration.ts';
+import { REVISION_LABEL } from '../core/fleet/names.ts';
+import { planRebalance, type RebalancePlan, type RebalanceSpec } from '../core/fleet/rebalance.ts';
+import { placementViolations, type PlacementSpec } from '../core/placement.ts';
+import { conditionOf } from './observe.ts';
+import { observeMigration, type Migration } from './remediation.ts';
+import type { DriftSummary } from './status.ts';
+
+export interface DriftViewInput {
+  fleet: FleetRef;
+  /** The fleet template's placement, for the domains rebalancing may use. */
+  templatePlacement: PlacementSpec;
+  rebalance: RebalanceSpec;
+  updateRevision: string;
+  vms: readonly { vm: V1VirtualMachine; index: number; restarting: boolean; disrupted: boolean }[];
+  vmi: (name: string) => V1VirtualMachineInstance | undefined;
+  node: (name: string) => V1Node | undefined;
+  nodes: readonly V1Node[];
+  migrations: ReadonlyMap<string, readonly Migration[]>;
+  /** Created but not yet in the cache, and aborted ones the cache no longer shows, by VM. */
+  remembered: ReadonlyMap<string, readonly ObservedMigration[]>;
+  desired: (index: number) => VMShape;
+  now: number;
+}
+
+export interface DriftView {
+  vms: RemediationVM[];
+  rebalance: RebalancePlan;
+  /** LiveMigratable=False reasons, by VM. */
+  notMigratableReasons: Map<string, string>;
+}
+
+const placementOf = (vm: V1VirtualMachine): PlacementSpec => {
+  const spec = vm.spec.template?.spec;
+  return { ...(spec?.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}), ...(spec?.affinity ? { affinity: spec.affinity } : {}), ...(spec?.tolerations ? { tolerations: spec.tolerations } : {}) };
+};
+
+/**
+ * Drift is looked for on VMs whose VMI runs (phase Running, not being deleted or restarted);
+ * manual edits on any VM at the update revision. Imbalance moves go to running VMs with no other
+ * drift and nothing migrating them.
+ */
+export function driftView(input: DriftViewInput): DriftView {
+  const out: RemediationVM[] = [];
+  const notMigratableReasons = new Map<string, string>();
+  const domainOf = new Map<string, string | undefined>();
+  const movable = new Map<string, boolean>();
+  for (const { vm, index, restarting, disrupted } of input.vms) {
+    const name = vm.metadata!.name!;
+    const vmi = input.vmi(name);
+    const running = !!vmi && !vmi.metadata?.deletionTimestamp && vmi.status?.phase === 'Running' && !restarting && !vm.metadata?.deletionTimestamp;
+    const atRevision = vm.metadata?.labels?.[REVISION_LABEL] === input.updateRevision && !vm.metadata?.deletionTimestamp;
+    const edit = atRevision ? classifyChange(vm, input.desired(index)) : undefined;
+    const manualEdit = edit && edit.kind !== 'none' ? edit.reasons : undefined;
+    const node = running && vmi?.status?.nodeName ? input.node(vmi.status.nodeName) : undefined;
+    const drift: Drift[] = running
+      ? detectDrift({ placement: placementOf(vm), node, vmiConditions: vmi?.status?.conditions as never, ...(manualEdit ? { manualEdit } : {}) })
+      : manualEdit ? detectDrift({ placement: {}, node: undefined, vmiConditions: undefined, manualEdit }) : [];
+    const cached = (vmi ? input.migrations.get(name) ?? [] : []).map((m) => observeMigration(m, input.fleet));
+    const extra = (input.remembered.get(name) ?? []).filter((r) => !cached.some((m) => m.name === r.name));
+    const migrations = [...cached, ...extra];
+    const state = vmi?.status?.migrationState;
+    const stateInFlight = !!state && !state.completed && !(input.migrations.get(name) ?? []).some((m) => m.metadata?.uid === state.migrationUid && ['Succeeded', 'Failed'].includes(m.status?.phase ?? ''));
+    const lm = conditionOf(vmi?.status?.conditions, 'LiveMigratable') as { status: string; reason?: string; message?: string } | undefined;
+    if (lm && lm.status !== 'True') notMigratableReasons.set(name, lm.reason ?? 'LiveMigratable is not True');
+    if (running) {
+      domainOf.set(name, node?.metadata?.labels?.[input.rebalance.topologyKey]);
+      movable.set(name, lm?.status === 'True' && drift.length === 0 && !stateInFlight && !migrations.some((m) => !['Succeeded', 'Failed'].includes(m.phase)) && !disrupted);
+    }
+    out.push({
+      name,
+      index,
+      drift,
+      liveMigratable: { status: lm?.status === 'True', ...(lm?.reason ? { reason: lm.reason } : {}), ...(lm?.message ? { message: lm.message } : {}) },
+      migrations,
+      migrationStateInFlight: stateInFlight,
+      disrupted,
+    });
+  }
+
+  const domains = new Set<string>();
+  if (input.rebalance.enabled) {
+    for (const node of input.nodes) {
+      const value = node.metadata?.labels?.[input.rebalance.topologyKey];
+      if (value !== undefined && placementViolations(input.templatePlacement, node).length === 0) domains.add(value);
+    }
+  }
+  const lastMove = Math.max(-Infinity, ...out.flatMap((vm) => vm.migrations.filter((m) => m.ours && m.reason === 'imbalance').map((m) => m.createdAt)));
+  const rebalance = planRebalance({
+    spec: input.rebalance,
+    domains: [...domains].sort(),
+    vms: [...domainOf].map(([name, domain]) => ({ name, index: out.find((v) => v.name === name)!.index, domain, movable: movable.get(name) ?? false })),
+    ...(Number.isFinite(lastMove) ? { lastMoveAt: lastMove } : {}),
+    now: input.now,
+  });
+  for (const move of rebalance.moves) {
+    const vm = out.find((v) => v.name === move.vm)!;
+    vm.drift = [...vm.drift, { kind: 'imbalance', detail: move.to, message: move.message }];
+    vm.addedNodeSelector = { [input.rebalance.topologyKey]: move.to };
+  }
+  return { vms: out, rebalance, notMigratableReasons };
+}
+
+const CONDITION_REASONS: Record<DriftKind, string> = { placement: 'PlacementDrift', pendingLiveUpdate: 'PendingLiveUpdate', manualEdit: 'ManualEdit', imbalance: 'Imbalance' };
+const MAX_NAMED = 5;
+
+/** Status fields and the Drifted condition for one reconcile's findings and remedies. */
+export function driftSummary(view: DriftView, plan: RemediationPlan, restartsAllowed: boolean): DriftSummary {
+  const byKind = { placement: 0, pendingLiveUpdate: 0, manualEdit: 0, imbalance: view.rebalance.excess, obsoleteImage: 0, notMigratable: plan.notMigratable.length };
+  const drifting = view.vms.filter((vm) => vm.drift.some((d) => d.kind !== 'imbalance'));
+  for (const vm of drifting) for (const d of vm.drift) if (d.kind !== 'imbalance') byKind[d.kind]++;
+  const drifted = drifting.length + view.rebalance.excess;
+  const migrating = plan.migrating.length;
+  const repairing = migrating > 0 || plan.actions.length > 0 || plan.reports.some((r) => r.remedy === 'LiveMigration' || r.remedy === 'Revert' || (r.remedy === 'Restart' && restartsAllowed));
+  if (drifted === 0) return { drifted, byKind, migrating, repairing };
+  const main = DRIFT_KINDS.find((k) => byKind[k] > 0)!;
+  const kinds = DRIFT_KINDS.filter((k) => byKind[k] > 0).map((k) => `${k} ${byKind[k]}`).join(', ');
+  const names = drifting.map((vm) => vm.name);
+  const named = names.length > MAX_NAMED ? `${names.slice(0, MAX_NAMED).join(', ')} and ${names.length - MAX_NAMED} more` : names.join(', ');
+  const stuck = plan.notMigratable.map((name) => `${name} (${view.notMigratableReasons.get(name) ?? 'not live-migratable'})`).join(', ');
+  const message = `${drifted} VMs drifted (${kinds})${named ? `: ${named}` : ''}; ${migrating} migrating${stuck ? `; not live-migratable: ${stuck}` : ''}`;
+  return { drifted, byKind, migrating, repairing, reason: CONDITION_REASONS[main], message };
+}
