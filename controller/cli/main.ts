@@ -39,6 +39,9 @@ program
   .option('--lease-duration <duration>', 'leader election lease duration', RUN_DEFAULTS.leaseDuration)
   .option('--renew-deadline <duration>', 'leader election renew deadline', RUN_DEFAULTS.renewDeadline)
   .option('--retry-period <duration>', 'leader election retry period', RUN_DEFAULTS.retryPeriod)
+  .option('--migration-budget <n>', 'most live migrations in flight in the cluster at once, anyone\'s counted (KubeVirt\'s parallelMigrationsPerCluster)', RUN_DEFAULTS.migrationBudget)
+  .option('--migration-backoff <duration>', 'delay before retrying a VM\'s failed migration, doubled after each further failure', RUN_DEFAULTS.migrationBackoff)
+  .option('--migration-backoff-max <duration>', 'longest delay between retries of a VM\'s migration', RUN_DEFAULTS.migrationBackoffMax)
   .action(async (opts: RunFlags) => (await import('./run.ts')).run(opts));
 
 simOptions(program.command('up'))

@@ -26,6 +26,12 @@ export function untilSignalled(): Promise<void> {
   });
 }
 
+function positiveInteger(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, not "${value}"`);
+  return n;
+}
+
 /** Starts the controller with the flags; returns it and its request counts by HTTP verb. */
 export async function startController(kc: KubeConfig, flags: RunFlags): Promise<{ manager: FleetManager; requests: Record<string, number> }> {
   const requests: Record<string, number> = {};
@@ -36,6 +42,8 @@ export async function startController(kc: KubeConfig, flags: RunFlags): Promise<
     burst: Number(flags.burst),
     workers: Number(flags.workers),
     resyncMs: parseDuration(flags.resync),
+    migrationBudget: positiveInteger('--migration-budget', flags.migrationBudget),
+    migrationBackoff: { baseMs: parseDuration(flags.migrationBackoff), maxMs: parseDuration(flags.migrationBackoffMax) },
     ...(flags.leaderElect
       ? {
           leaderElection: {
