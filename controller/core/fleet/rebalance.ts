@@ -41,11 +41,25 @@ export interface RebalanceInput {
 }
 
 export interface RebalancePlan {
-  /** VMs beyond the skew: Σ over domains of max(0, count − (min + maxSkew)). */
+  /** VMs to move for the spread to be within maxSkew (whether or not they can move now). */
   excess: number;
   moves: { vm: string; to: string; message: string }[];
   /** When the cool-down ends, epoch ms. */
   nextCheckAt?: number;
+}
+
+/** How many single-VM moves, fullest domain to emptiest, bring the spread within maxSkew. */
+function movesToBalance(counts: number[], maxSkew: number): number {
+  const c = [...counts];
+  let moves = 0;
+  for (;;) {
+    const hi = c.indexOf(Math.max(...c));
+    const lo = c.indexOf(Math.min(...c));
+    if (c[hi]! - c[lo]! <= maxSkew) return moves;
+    c[hi]!--;
+    c[lo]!++;
+    moves++;
+  }
 }
 
 /**
@@ -59,8 +73,7 @@ export function planRebalance(input: RebalanceInput): RebalancePlan {
   if (!spec.enabled || input.domains.length < 2) return { excess: 0, moves: [] };
   const counts = new Map<string, number>(input.domains.map((d) => [d, 0]));
   for (const vm of input.vms) if (vm.domain !== undefined && counts.has(vm.domain)) counts.set(vm.domain, counts.get(vm.domain)! + 1);
-  const min = Math.min(...counts.values());
-  const excess = [...counts.values()].reduce((sum, n) => sum + Math.max(0, n - (min + spec.maxSkew)), 0);
+  const excess = movesToBalance([...counts.values()], spec.maxSkew);
   if (excess === 0) return { excess, moves: [] };
   if (input.lastMoveAt !== undefined && now < input.lastMoveAt + spec.coolDownMs) return { excess, moves: [], nextCheckAt: input.lastMoveAt + spec.coolDownMs };
 
