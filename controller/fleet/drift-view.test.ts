@@ -20,7 +20,7 @@ const node = (name: string, labels: Record<string, string>, extra: Partial<V1Nod
 });
 const vmi = (name: string, nodeName: string, conditions: { type: string; status: string; reason?: string }[] = [], state?: object): V1VirtualMachineInstance => ({
   metadata: { name, namespace: 'ns', uid: `${name}-uid` },
-  spec: { domain: { devices: {} } },
+  spec: { domain: { devices: {} }, nodeSelector: { tier: 'web' } },
   status: { phase: 'Running', nodeName, conditions: [{ type: 'LiveMigratable', status: 'True' }, ...conditions] as never, ...(state ? { migrationState: state } : {}) },
 });
 const migration = (name: string, vmiName: string, phase: string, labels: Record<string, string> = {}, uid = `${name}-uid`): V1VirtualMachineInstanceMigration => ({
@@ -60,6 +60,18 @@ describe('driftView', () => {
       nodeList: [node('n1', { tier: 'web' }), node('n3', { tier: 'db' })],
     }));
     expect(view.vms.map((v) => [v.name, v.drift.map((d) => `${d.kind}/${d.detail}`)])).toEqual([['web-0', []], ['web-1', ['placement/NodeSelector']]]);
+  });
+
+  it('holds the migration until KubeVirt has patched the VM\'s new placement onto the VMI', () => {
+    const stale = { ...vmi('web-0', 'n3'), spec: { domain: { devices: {} } } };
+    const view = driftView(input({ vms: [entry(vm('web-0'), 0)], vmis: [stale], nodeList: [node('n3', { tier: 'db' })] }));
+    expect(view.vms[0]).toMatchObject({ notYet: "waiting for KubeVirt to apply the VM's placement to the VMI" });
+    const plan = planRemediation({ fleet: 'web', spec: remediationSpecOf({} as never), backoff: DEFAULT_BACKOFF, restartsAllowed: true, clusterSlots: 5, now: 0, vms: view.vms });
+    expect(plan.actions).toEqual([]);
+    expect(plan.reports[0]!.note).toMatch(/waiting for KubeVirt/);
+    const patched = { ...stale, spec: { ...stale.spec, nodeSelector: { tier: 'web' } } };
+    const ready = driftView(input({ vms: [entry(vm('web-0'), 0)], vmis: [patched], nodeList: [node('n3', { tier: 'db' })] }));
+    expect(ready.vms[0]!.notYet).toBeUndefined();
   });
 
   it('sees hand edits only on VMs at the update revision, and drift only on running VMIs', () => {

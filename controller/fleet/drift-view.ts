@@ -8,7 +8,9 @@ import { detectDrift, DRIFT_KINDS, type Drift, type DriftKind } from '../core/fl
 import type { ObservedMigration, RemediationPlan, RemediationVM } from '../core/fleet/migration.ts';
 import { REVISION_LABEL } from '../core/fleet/names.ts';
 import { planRebalance, type RebalancePlan, type RebalanceSpec } from '../core/fleet/rebalance.ts';
+import { PLACEMENT_FIELDS } from '../core/kubevirt-defaults.ts';
 import { placementViolations, type PlacementSpec } from '../core/placement.ts';
+import { semanticEqual } from '../core/semantic.ts';
 import { conditionOf } from './observe.ts';
 import { observeMigration, type Migration } from './remediation.ts';
 import type { DriftSummary } from './status.ts';
@@ -74,10 +76,15 @@ export function driftView(input: DriftViewInput): DriftView {
       domainOf.set(name, node?.metadata?.labels?.[input.rebalance.topologyKey]);
       movable.set(name, lm?.status === 'True' && drift.length === 0 && !stateInFlight && !migrations.some((m) => !['Succeeded', 'Failed'].includes(m.phase)) && !disrupted);
     }
+    // KubeVirt patches a changed placement onto the VMI; a migration before that would pick its target by the old one.
+    const vmiPlacement = { nodeSelector: vmi?.spec?.nodeSelector, affinity: vmi?.spec?.affinity, tolerations: vmi?.spec?.tolerations };
+    const vmPlacement = placementOf(vm);
+    const propagated = PLACEMENT_FIELDS.every((f) => semanticEqual(vmPlacement[f], vmiPlacement[f]));
     out.push({
       name,
       index,
       drift,
+      ...(running && !propagated ? { notYet: "waiting for KubeVirt to apply the VM's placement to the VMI" } : {}),
       liveMigratable: { status: lm?.status === 'True', ...(lm?.reason ? { reason: lm.reason } : {}), ...(lm?.message ? { message: lm.message } : {}) },
       migrations,
       migrationStateInFlight: stateInFlight,

@@ -78,6 +78,11 @@ export interface RemediationVM {
   migrationStateInFlight: boolean;
   /** The rollout is restarting, recreating or deleting this VM: no remedy on top of that. */
   disrupted: boolean;
+  /**
+   * Why a migration would go wrong now, e.g. KubeVirt has not yet patched the VM's new placement
+   * onto the VMI (the target would be chosen by the old one): no migration until it clears.
+   */
+  notYet?: string;
 }
 
 export interface RemediationInput {
@@ -181,7 +186,8 @@ const migrationDrifts: readonly DriftKind[] = ['placement', 'pendingLiveUpdate',
  * - Not live-migratable (or migration disabled): fallback Restart when restarts are allowed
  *   (the rollout planner fits it into maxUnavailable), else only reported.
  * - Manual edits: Revert re-applies the desired spec; Report only reports.
- * - A VM the rollout disrupts gets no remedy: never a migration and a restart at once.
+ * - A VM the rollout disrupts gets no remedy: never a migration and a restart at once; one with
+ *   `notYet` set waits (its drift is reported).
  */
 export function planRemediation(input: RemediationInput): RemediationPlan {
   const { spec, now } = input;
@@ -219,6 +225,10 @@ export function planRemediation(input: RemediationInput): RemediationPlan {
     if (inFlight.length > 0 || vm.migrationStateInFlight) {
       const current = inFlight.find((m) => m.ours);
       report.note = current ? `migration ${current.name} in flight` : 'waiting for a migration started by KubeVirt or a user';
+      continue;
+    }
+    if (vm.notYet) {
+      report.note = vm.notYet;
       continue;
     }
     if (!spec.migrationEnabled || !vm.liveMigratable.status) {
