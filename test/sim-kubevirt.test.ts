@@ -103,6 +103,15 @@ describe('live migration', () => {
     const node = await c.client.get<V1Node>(RESOURCES.node, { name: after.status!.nodeName! });
     expect(node!.metadata!.labels!['topology.kubernetes.io/zone']).toBe('zone-c');
     expect(after.status?.migrationState).toMatchObject({ completed: true, sourceNode: before.status?.nodeName, targetNode: after.status?.nodeName });
+
+    // A second migration starts from a fresh migrationState and moves the VMI again.
+    await c.client.create(RESOURCES.vmim, migration('mover-2', 'mover'));
+    const again = await waitFor('second migration finished', async () => { const m = await getMigration('mover-2'); return finished(m) ? m : undefined; });
+    expect(again.status?.phase).toBe('Succeeded');
+    const moved = (await vmi('mover'))!;
+    expect(moved.status?.nodeName).not.toBe(after.status?.nodeName);
+    expect(moved.status?.migrationState).toMatchObject({ completed: true, migrationUid: again.metadata?.uid, sourceNode: after.status?.nodeName, targetNode: moved.status?.nodeName });
+    expect(moved.status?.migrationState?.failed).toBeFalsy();
   });
 
   it('refuses a migration of a VMI that is not live-migratable, and a second concurrent one', async () => {

@@ -23,6 +23,8 @@ export const MIGRATION_FINALIZER = 'kubevirt.io/migrationJobFinalize';
 export const VMI_NAME_LABEL = 'kubevirt.io/vmi-name';
 const IN_FLIGHT = ['Scheduling', 'Scheduled', 'PreparingTarget', 'TargetReady', 'Running'];
 const RETRY_SIM_MS = 5_000;
+/** migrationState fields a finished migration leaves behind. */
+const PREVIOUS_MIGRATION_FIELDS = ['startTimestamp', 'endTimestamp', 'completed', 'failed', 'abortRequested', 'abortStatus', 'failureReason'];
 
 const iso = isoSeconds;
 const enteredAt = (m: Migration, phase: string): number | undefined => phaseEnteredAt(m.status?.phaseTransitionTimestamps, phase);
@@ -129,9 +131,11 @@ export async function reconcileMigration(ctx: SimContext, key: string): Promise<
         return ctx.enqueue('migration', key, ctx.clock.real(RETRY_SIM_MS));
       }
       ctx.usage.assume(vmiKey, decision.node, requests);
+      // A new migration's state replaces the previous one's: merge patch clears its leftovers.
       await ctx.client.mergePatch(RESOURCES.vmi, { namespace, name: vmiName }, {
         status: {
           migrationState: {
+            ...Object.fromEntries(PREVIOUS_MIGRATION_FIELDS.map((f) => [f, null])),
             migrationUid: m.metadata?.uid,
             sourceNode: source,
             targetNode: decision.node,
