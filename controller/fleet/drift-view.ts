@@ -28,6 +28,8 @@ export interface DriftViewInput {
   migrations: ReadonlyMap<string, readonly Migration[]>;
   /** Created but not yet in the cache, and aborted ones the cache no longer shows, by VM. */
   remembered: ReadonlyMap<string, readonly ObservedMigration[]>;
+  /** Our successful migrations that left their VM misplaced (by name). */
+  misplaced?: ReadonlySet<string>;
   desired: (index: number) => VMShape;
   now: number;
 }
@@ -65,7 +67,10 @@ export function driftView(input: DriftViewInput): DriftView {
     const drift: Drift[] = running
       ? detectDrift({ placement: placementOf(vm), node, vmiConditions: vmi?.status?.conditions as never, ...(manualEdit ? { manualEdit } : {}) })
       : manualEdit ? detectDrift({ placement: {}, node: undefined, vmiConditions: undefined, manualEdit }) : [];
-    const cached = (vmi ? input.migrations.get(name) ?? [] : []).map((m) => observeMigration(m, input.fleet));
+    const cached = (vmi ? input.migrations.get(name) ?? [] : []).map((m) => {
+      const o = observeMigration(m, input.fleet);
+      return input.misplaced?.has(o.name) ? { ...o, misplaced: true } : o;
+    });
     const extra = (input.remembered.get(name) ?? []).filter((r) => !cached.some((m) => m.name === r.name));
     const migrations = [...cached, ...extra];
     const state = vmi?.status?.migrationState;

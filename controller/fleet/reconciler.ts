@@ -105,8 +105,10 @@ export class FleetReconciler {
   private readonly aborted = new Map<string, ObservedMigration[]>();
   /** VM key → the resourceVersion our revert left it at: a drift still there then is not ours to fix. */
   private readonly reverted = new Map<string, string>();
-  /** Finished migrations whose outcome has had its Event (uid → when), and misplaced reports. */
+  /** Finished migrations of ours whose outcome was verified and told (ns/name → when). */
   private readonly reported = new Map<string, number>();
+  /** Ours that succeeded yet left the VM drifting when it landed (ns/name → when): failures for backoff. */
+  private readonly misplaced = new Map<string, number>();
   private readonly startedAt: number;
 
   constructor(options: FleetReconcilerOptions) {
@@ -277,6 +279,7 @@ export class FleetReconciler {
       nodes: this.o.caches.nodes.list(),
       migrations: migrationsByVmi(this.o.caches.migrations.list(ns)),
       remembered,
+      misplaced: new Set([...this.misplaced.keys()].filter((k) => k.startsWith(`${ns}/`)).map((k) => k.slice(ns.length + 1))),
       desired: (index) => desiredVM({ fleet: ref, spec: fleet.spec, image, index, revision }),
       now,
     });
@@ -416,21 +419,28 @@ export class FleetReconciler {
     });
 
     // Outcomes of our migrations, once each (those finished before this process started were told).
+    // A success is verified when the VMI shows it completed: still drifting then means it landed wrong.
     for (const vm of r.view.vms) {
+      const vmi = this.o.caches.vmis.get(vm.name, ns);
       for (const m of vm.migrations) {
-        if (!m.ours || m.finishedAt === undefined || m.finishedAt < this.startedAt || this.reported.has(`${ns}/${m.name}`) || m.failureReason === undefined && m.phase !== 'Succeeded') continue;
-        if (this.aborted.get(`${ns}/${vm.name}`)?.some((x) => x.name === m.name)) continue;
-        this.reported.set(`${ns}/${m.name}`, now);
-        if (m.phase === 'Succeeded') note('MigrationSucceeded', `${vm.name} → ${this.o.caches.vmis.get(vm.name, ns)?.status?.nodeName ?? '?'}`);
-        else note('MigrationFailed', `${vm.name} (${m.name}: ${m.failureReason})`);
+        const key = `${ns}/${m.name}`;
+        if (!m.ours || m.uid === undefined || m.finishedAt === undefined || m.finishedAt < this.startedAt || this.reported.has(key)) continue;
+        if (m.phase === 'Succeeded') {
+          const state = vmi?.status?.migrationState;
+          if (state?.migrationUid === m.uid && !state.completed) continue; // the VMI has not caught up yet
+          this.reported.set(key, now);
+          const still = vm.drift.find((d) => d.kind === 'placement');
+          if (still && state?.migrationUid === m.uid) {
+            this.misplaced.set(key, now);
+            note('MigrationMisplaced', `${vm.name} (${m.name}) landed on ${vmi?.status?.nodeName ?? '?'}, which still breaks its placement: ${still.message}`);
+          } else note('MigrationSucceeded', `${vm.name} → ${vmi?.status?.nodeName ?? '?'}`);
+        } else {
+          this.reported.set(key, now);
+          note('MigrationFailed', `${vm.name} (${m.name}: ${m.failureReason ?? 'failed'})`);
+        }
       }
     }
-    for (const m of r.plan.misplaced) {
-      if (this.reported.has(`${ns}/${m.migration}/misplaced`)) continue;
-      this.reported.set(`${ns}/${m.migration}/misplaced`, now);
-      note('MigrationMisplaced', m.message);
-    }
-    for (const [k, at] of this.reported) if (now - at > ABORT_MEMORY_MS) this.reported.delete(k);
+    for (const map of [this.reported, this.misplaced]) for (const [k, at] of map) if (now - at > ABORT_MEMORY_MS) map.delete(k);
 
     // The drift annotation on each VM: set while it drifts, removed once repaired.
     const reports = new Map(r.plan.reports.map((rep) => [rep.vm, rep]));

@@ -35,6 +35,7 @@ export function observeMigration(m: Migration, fleet: FleetRef): ObservedMigrati
     attempt: ours ? Number(labels[ATTEMPT_LABEL]) || 0 : 0,
     ...(ours && labels[DRIFT_LABEL] ? { reason: labels[DRIFT_LABEL] as DriftKind } : {}),
     createdAt: epoch(m.metadata?.creationTimestamp) ?? 0,
+    ...(m.metadata?.uid ? { uid: m.metadata.uid } : {}),
     ...(finished !== undefined ? { finishedAt: finished } : {}),
     deleting: !!m.metadata?.deletionTimestamp,
     ...(failure ? { failureReason: failure } : {}),

@@ -83,7 +83,7 @@ describe('backoffDelay', () => {
 
 describe('planRemediation: live migration', () => {
   it('does nothing for a fleet without drift', () => {
-    expect(remediate([vm(0), vm(1)])).toEqual({ actions: [], restarts: [], reports: [], migrating: [], notMigratable: [], misplaced: [], waitingForBudget: 0 });
+    expect(remediate([vm(0), vm(1)])).toEqual({ actions: [], restarts: [], reports: [], migrating: [], notMigratable: [], waitingForBudget: 0 });
   });
 
   it('migrates a drifted, live-migratable VM under a deterministic name', () => {
@@ -227,17 +227,16 @@ describe('planRemediation: retries', () => {
     expect(p.nextCheckAt).toBe(NOW + 3 * SEC);
   });
 
-  it('treats a success that left the VM misplaced as a failure, and reports it', () => {
+  it('treats a success the shell found misplaced as a failure, and a plain success as the end of a failure run', () => {
     const landed = ours(0, 1, { phase: 'Succeeded', reason: 'placement', finishedAt: NOW - 5 * SEC });
-    const p = remediate([vm(0, { drift: [placement('Taint')], migrations: [landed] })]);
+    const p = remediate([vm(0, { drift: [placement('Taint')], migrations: [{ ...landed, misplaced: true }] })]);
     expect(p.actions).toEqual([]);
-    expect(p.misplaced).toEqual([{ vm: 'web-0', migration: 'web-0-migrate-1', message: 'web-0 still drifts after migration web-0-migrate-1 succeeded: node breaks Taint' }]);
     expect(p.nextCheckAt).toBe(NOW + 5 * SEC);
-    // Not a placement migration, or no placement drift left: a plain success.
-    expect(summary(remediate([vm(0, { drift: [placement()], migrations: [{ ...landed, reason: 'pendingLiveUpdate' }] })]))).toEqual(['Migrate web-0 web-0-migrate-2']);
-    const fixed = remediate([vm(0, { drift: [pending], migrations: [landed] })]);
-    expect(fixed.misplaced).toEqual([]);
-    expect(summary(fixed)).toEqual(['Migrate web-0 web-0-migrate-2']);
+    // A success not found misplaced (the VM drifted again later): migrate again at once.
+    expect(summary(remediate([vm(0, { drift: [placement()], migrations: [landed] })]))).toEqual(['Migrate web-0 web-0-migrate-2']);
+    // Failures before a plain success do not count.
+    const older = ours(0, 0, { phase: 'Failed', attempt: 0, finishedAt: NOW - SEC });
+    expect(summary(remediate([vm(0, { drift: [pending], migrations: [landed, older] })]))).toEqual(['Migrate web-0 web-0-migrate-2']);
   });
 
   it('prefers a VM with fewer failures among equally urgent ones', () => {
@@ -300,7 +299,7 @@ describe('planRemediation: fallback and manual edits', () => {
 
   it('leaves a VM the rollout disrupts alone: no migration, restart, revert or report', () => {
     const p = remediate([vm(0, { disrupted: true, drift: [placement(), manual] }), vm(1, { disrupted: true, drift: [pending], liveMigratable: stuck })], { spec: spec({ fallback: 'Restart' }) });
-    expect(p).toEqual({ actions: [], restarts: [], reports: [], migrating: [], notMigratable: [], misplaced: [], waitingForBudget: 0 });
+    expect(p).toEqual({ actions: [], restarts: [], reports: [], migrating: [], notMigratable: [], waitingForBudget: 0 });
   });
 });
 

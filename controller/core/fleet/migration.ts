@@ -20,11 +20,14 @@ export interface ObservedMigration {
   /** The drift kind it repairs (label), for ours. */
   reason?: DriftKind;
   createdAt: number;
+  uid?: string;
   /** When it reached Succeeded or Failed (or was aborted), epoch ms. */
   finishedAt?: number;
   /** deletionTimestamp set: being aborted (or garbage-collected when finished). */
   deleting: boolean;
   failureReason?: string;
+  /** Succeeded, yet the VM still drifted when it landed (the shell verifies once): counts as failed. */
+  misplaced?: boolean;
 }
 
 export const isInFlight = (m: ObservedMigration): boolean => !MIGRATION_FINAL_PHASES.includes(m.phase);
@@ -122,8 +125,6 @@ export interface RemediationPlan {
   migrating: string[];
   /** Drifted VMs whose VMI is not live-migratable. */
   notMigratable: string[];
-  /** Finished migrations of ours that did not repair their VM (for a Warning): name → message. */
-  misplaced: { vm: string; migration: string; message: string }[];
   /** When a backoff or a timeout expires: plan again then, epoch ms. */
   nextCheckAt?: number;
   /** Migrations held back by the fleet's or the cluster's budget. */
@@ -150,23 +151,18 @@ function urgency(drift: readonly Drift[]): number {
 
 /**
  * Consecutive failures of our migrations of a VM, newest first, until one that succeeded. A
- * success after which the VM still has placement drift counts as a failure: it landed wrong.
+ * success that left the VM misplaced counts as a failure: it landed wrong.
  */
-function consecutiveFailures(vm: RemediationVM): { failures: number; lastAt?: number; misplaced?: ObservedMigration } {
+function consecutiveFailures(vm: RemediationVM): { failures: number; lastAt?: number } {
   const ours = vm.migrations.filter((m) => m.ours && !isInFlight(m)).sort((a, b) => b.attempt - a.attempt);
-  const stillMisplaced = vm.drift.some((d) => d.kind === 'placement');
   let failures = 0;
   let lastAt: number | undefined;
-  let misplaced: ObservedMigration | undefined;
   for (const m of ours) {
-    const failed = m.phase === 'Failed' || (m.phase === 'Succeeded' && failures === 0 && stillMisplaced && m.reason === 'placement' && !misplaced);
-    if (!failed) break;
-    if (m.phase === 'Succeeded') misplaced = m;
+    if (m.phase !== 'Failed' && !m.misplaced) break;
     failures++;
     lastAt ??= m.finishedAt ?? m.createdAt;
-    if (m.phase === 'Succeeded') break; // an earlier success ends the run
   }
-  return { failures, ...(lastAt !== undefined ? { lastAt } : {}), ...(misplaced ? { misplaced } : {}) };
+  return { failures, ...(lastAt !== undefined ? { lastAt } : {}) };
 }
 
 const migrationDrifts: readonly DriftKind[] = ['placement', 'pendingLiveUpdate', 'imbalance'];
@@ -191,7 +187,7 @@ const migrationDrifts: readonly DriftKind[] = ['placement', 'pendingLiveUpdate',
  */
 export function planRemediation(input: RemediationInput): RemediationPlan {
   const { spec, now } = input;
-  const plan: RemediationPlan = { actions: [], restarts: [], reports: [], migrating: [], notMigratable: [], misplaced: [], waitingForBudget: 0 };
+  const plan: RemediationPlan = { actions: [], restarts: [], reports: [], migrating: [], notMigratable: [], waitingForBudget: 0 };
   const wake = (at: number) => {
     plan.nextCheckAt = Math.min(plan.nextCheckAt ?? Infinity, Math.max(at, now + 1));
   };
@@ -243,8 +239,7 @@ export function planRemediation(input: RemediationInput): RemediationPlan {
       }
       continue;
     }
-    const { failures, lastAt, misplaced } = consecutiveFailures(vm);
-    if (misplaced) plan.misplaced.push({ vm: vm.name, migration: misplaced.name, message: `${vm.name} still drifts after migration ${misplaced.name} succeeded: ${needsMove[0]!.message}` });
+    const { failures, lastAt } = consecutiveFailures(vm);
     if (failures > 0 && lastAt !== undefined) {
       const retryAt = lastAt + backoffDelay(failures, input.backoff);
       if (now < retryAt) {
