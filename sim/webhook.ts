@@ -34,7 +34,12 @@ export class MigrationWebhook {
   /** Serves the webhook and registers it for the given namespaces (all when empty). */
   static async start(client: KubeClient, world: World, namespaces: string[]): Promise<MigrationWebhook> {
     const certs = await generateControlPlaneCerts();
+    // Admitted migrations the cache may not show yet; once it has shown one, the cache speaks for it.
     const admitted = new Map<string, { name: string; at: number }>();
+    world.migrations.on((_type, m) => {
+      const key = `${m.metadata?.namespace}/${m.spec?.vmiName ?? ''}`;
+      if (admitted.get(key)?.name === m.metadata?.name) admitted.delete(key);
+    });
     const server = createServer({ cert: certs.serving.cert, key: certs.serving.key }, (req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -46,7 +51,7 @@ export class MigrationWebhook {
         const vmiKey = `${namespace}/${vmiName}`;
         const existing = world.migrations.list(namespace);
         const recent = admitted.get(vmiKey);
-        if (recent && Date.now() - recent.at < ADMITTED_GRACE_MS && !existing.some((e) => e.metadata?.name === recent.name && e.status?.phase && ['Succeeded', 'Failed'].includes(e.status.phase))) {
+        if (recent && Date.now() - recent.at < ADMITTED_GRACE_MS && !existing.some((e) => e.metadata?.name === recent.name)) {
           existing.push({ metadata: { name: recent.name, uid: recent.name }, spec: { vmiName }, status: {} } as never);
         }
         const verdict = admitMigration(world.vmis.get(namespace, vmiName), existing.filter((e) => e.metadata?.name !== m?.metadata?.name));
