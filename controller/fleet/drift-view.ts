@@ -30,6 +30,8 @@ export interface DriftViewInput {
   remembered: ReadonlyMap<string, readonly ObservedMigration[]>;
   /** Our successful migrations that left their VM misplaced (by name). */
   misplaced?: ReadonlySet<string>;
+  /** When this process created a migration or first saw it finished: finer than API timestamps. */
+  seen?: (name: string) => { createdAt?: number; finishedAt?: number } | undefined;
   desired: (index: number) => VMShape;
   now: number;
 }
@@ -69,6 +71,9 @@ export function driftView(input: DriftViewInput): DriftView {
       : manualEdit ? detectDrift({ placement: {}, node: undefined, vmiConditions: undefined, manualEdit }) : [];
     const cached = (vmi ? input.migrations.get(name) ?? [] : []).map((m) => {
       const o = observeMigration(m, input.fleet);
+      const local = input.seen?.(o.name);
+      if (local?.createdAt !== undefined) o.createdAt = Math.max(o.createdAt, local.createdAt);
+      if (local?.finishedAt !== undefined && o.finishedAt !== undefined) o.finishedAt = Math.max(o.finishedAt, local.finishedAt);
       return input.misplaced?.has(o.name) ? { ...o, misplaced: true } : o;
     });
     const extra = (input.remembered.get(name) ?? []).filter((r) => !cached.some((m) => m.name === r.name));

@@ -109,6 +109,11 @@ export class FleetReconciler {
   private readonly reported = new Map<string, number>();
   /** Ours that succeeded yet left the VM drifting when it landed (ns/name → when): failures for backoff. */
   private readonly misplaced = new Map<string, number>();
+  /**
+   * When this process created a migration or first saw it finished (ns/name → epoch ms): API
+   * timestamps have one-second precision, too coarse for timeouts and backoff.
+   */
+  private readonly seen = new Map<string, { since: number; createdAt?: number; finishedAt?: number }>();
   private readonly startedAt: number;
 
   constructor(options: FleetReconcilerOptions) {
@@ -159,10 +164,11 @@ export class FleetReconciler {
     }
     const acting = plan.actions.length > 0 || heal.length > 0 || remediation.plan.actions.length > 0;
     const refusal = await this.act(key, fleet, vms, plan.actions, heal, image, revision);
-    await this.remedy(key, fleet, vms, remediation, image, revision);
+    const retryRefused = await this.remedy(key, fleet, vms, remediation, image, revision);
     const stalled = refusal ? { reason: 'InvalidTemplate', message: refusal } : undefined;
     await this.writeStatus(fleet, fleetStatus({ ...base, plan, ...(stalled ? { stalled } : {}), imageVersion: image.version, acting, drift: remediation.drift, now: new Date(now).toISOString() }));
-    const next = Math.min(plan.nextCheckAt ?? Infinity, verdict.nextCheckAt ?? Infinity, remediation.plan.waitingForBudget > 0 ? now + BUDGET_RETRY_MS : Infinity);
+    const waiting = remediation.plan.waitingForBudget > 0 || retryRefused;
+    const next = Math.min(plan.nextCheckAt ?? Infinity, verdict.nextCheckAt ?? Infinity, waiting ? now + BUDGET_RETRY_MS : Infinity);
     return Number.isFinite(next) ? { requeueAfterMs: Math.max(100, next - now) } : undefined;
   }
 
@@ -266,6 +272,17 @@ export class FleetReconciler {
       const list = [...(pending.get(name) ?? []), ...(this.aborted.get(`${ns}/${name}`) ?? [])];
       if (list.length > 0) remembered.set(name, list);
     }
+    const cachedMigrations = this.o.caches.migrations.list(ns);
+    // Finish times are taken from migrations seen in flight here, so older ones keep the API's.
+    const cachedNames = new Set<string>();
+    for (const m of cachedMigrations) {
+      const k = `${ns}/${m.metadata!.name}`;
+      cachedNames.add(k);
+      const t = this.seen.get(k);
+      if (!['Succeeded', 'Failed'].includes(m.status?.phase ?? '')) this.seen.set(k, t ?? { since: now });
+      else if (t && t.finishedAt === undefined) this.seen.set(k, { ...t, finishedAt: now });
+    }
+    for (const [k, t] of this.seen) if (k.startsWith(`${ns}/`) && !cachedNames.has(k) && now - t.since > ABORT_MEMORY_MS) this.seen.delete(k);
     const template = fleet.spec.template as { spec?: { template?: { spec?: { nodeSelector?: Record<string, string>; affinity?: never; tolerations?: never } } } };
     const tspec = template.spec?.template?.spec ?? {};
     const view = driftView({
@@ -277,7 +294,8 @@ export class FleetReconciler {
       vmi: (name) => this.o.caches.vmis.get(name, ns),
       node: (name) => this.o.caches.nodes.get(name),
       nodes: this.o.caches.nodes.list(),
-      migrations: migrationsByVmi(this.o.caches.migrations.list(ns)),
+      migrations: migrationsByVmi(cachedMigrations),
+      seen: (name) => this.seen.get(`${ns}/${name}`),
       remembered,
       misplaced: new Set([...this.misplaced.keys()].filter((k) => k.startsWith(`${ns}/`)).map((k) => k.slice(ns.length + 1))),
       desired: (index) => desiredVM({ fleet: ref, spec: fleet.spec, image, index, revision }),
@@ -378,7 +396,7 @@ export class FleetReconciler {
    * Carries out the drift remedies (migrations, aborts, reverts), keeps each VM's drift annotation
    * current, and records Events for migrations started, finished, timed out or misplaced.
    */
-  private async remedy(key: string, fleet: VMFleet, vms: V1VirtualMachine[], r: Remediation, image: ResolvedImage, revision: string): Promise<void> {
+  private async remedy(key: string, fleet: VMFleet, vms: V1VirtualMachine[], r: Remediation, image: ResolvedImage, revision: string): Promise<boolean> {
     const ref = this.fleetRef(fleet);
     const ns = ref.namespace;
     const now = this.o.now();
@@ -392,6 +410,7 @@ export class FleetReconciler {
         case 'Migrate':
           try {
             await this.o.client.create(RESOURCES.vmim, migrationObject(ref, a));
+            this.seen.set(`${ns}/${a.name}`, { since: this.o.now(), createdAt: this.o.now() });
             note('MigrationStarted', `${a.vm} (${a.reason})`);
           } catch (err) {
             this.o.budget.release(ns, a.name);
@@ -474,6 +493,7 @@ export class FleetReconciler {
       await this.o.events.record(involved, warnings.has(reason) ? 'Warning' : 'Normal', reason, `${head ? `${head} ` : ''}${listNames(texts)}`);
     }
     if (notes.size > 0) this.o.log.info('remedied', { fleet: key, actions: Object.fromEntries([...notes].map(([k, v]) => [k, v.length])) });
+    return notes.has('MigrationRefused');
   }
 
   /** Applies the new spec if needed, then deletes the VMI so KubeVirt starts it anew from it. */
