@@ -97,6 +97,15 @@ describe('driftView', () => {
     expect(view.vms[1]!.migrationStateInFlight).toBe(true);
   });
 
+  it('treats a VMI the cache shows before its succeeded migration moved it as still migrating', () => {
+    const done = migration('web-0-migrate-1', 'web-0', 'Succeeded', { 'virtfleet.io/fleet': 'web', 'virtfleet.io/attempt': '1', 'virtfleet.io/drift': 'placement' }, 'm1');
+    const nodes = [node('n1', { tier: 'web' }), node('n3', { tier: 'db' })];
+    const stale = driftView(input({ vms: [entry(vm('web-0'), 0)], vmis: [vmi('web-0', 'n3')], nodeList: nodes, migrationList: [done] }));
+    expect(stale.vms[0]).toMatchObject({ migrationStateInFlight: true });
+    const caughtUp = driftView(input({ vms: [entry(vm('web-0'), 0)], vmis: [vmi('web-0', 'n1', [], { migrationUid: 'm1', completed: true })], nodeList: nodes, migrationList: [done] }));
+    expect(caughtUp.vms[0]).toMatchObject({ migrationStateInFlight: false, drift: [] });
+  });
+
   it('moves VMs out of a crowded zone when rebalancing is on', () => {
     const vms = [0, 1, 2].map((i) => entry(vm(`web-${i}`), i));
     const view = driftView(input({

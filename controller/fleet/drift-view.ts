@@ -80,6 +80,10 @@ export function driftView(input: DriftViewInput): DriftView {
     const migrations = [...cached, ...extra];
     const state = vmi?.status?.migrationState;
     const stateInFlight = !!state && !state.completed && !(input.migrations.get(name) ?? []).some((m) => m.metadata?.uid === state.migrationUid && ['Succeeded', 'Failed'].includes(m.status?.phase ?? ''));
+    // The migration cache can run ahead of the VMI cache: a newest migration that succeeded while
+    // the VMI still shows another state (or an unfinished one) has not moved the cached VMI yet.
+    const newest = [...cached].sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt)[0];
+    const vmiBehind = newest?.phase === 'Succeeded' && newest.uid !== undefined && (state?.migrationUid !== newest.uid || !state.completed);
     const lm = conditionOf(vmi?.status?.conditions, 'LiveMigratable') as { status: string; reason?: string; message?: string } | undefined;
     if (lm && lm.status !== 'True') notMigratableReasons.set(name, lm.reason ?? 'LiveMigratable is not True');
     if (running) {
@@ -97,7 +101,7 @@ export function driftView(input: DriftViewInput): DriftView {
       ...(running && !propagated ? { notYet: "waiting for KubeVirt to apply the VM's placement to the VMI" } : {}),
       liveMigratable: { status: lm?.status === 'True', ...(lm?.reason ? { reason: lm.reason } : {}), ...(lm?.message ? { message: lm.message } : {}) },
       migrations,
-      migrationStateInFlight: stateInFlight,
+      migrationStateInFlight: stateInFlight || vmiBehind,
       disrupted,
     });
   }

@@ -77,7 +77,10 @@ export interface RemediationVM {
   liveMigratable: { status: boolean; reason?: string; message?: string };
   /** Every migration of the VMI in the cache (plus aborted ones the shell remembers). */
   migrations: readonly ObservedMigration[];
-  /** The VMI's migrationState says a migration runs that the cache has not shown (yet). */
+  /**
+   * The VMI's migrationState says a migration runs that the cache has not shown (yet), or the VMI
+   * cache has not caught up with a migration that succeeded: treated as in flight.
+   */
   migrationStateInFlight: boolean;
   /** The rollout is restarting, recreating or deleting this VM: no remedy on top of that. */
   disrupted: boolean;
