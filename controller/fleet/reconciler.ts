@@ -1,30 +1,30 @@
 // The VMFleet reconciler: the imperative shell around the pure fleet core. For one fleet key it
 // reads the caches, asks core/fleet what to do (desired VMs, change classification, autohealing,
-// the rollout plan), carries the actions out with server-side apply under one field manager,
-// records Events, and writes status once, only when it changed.
+// the rollout plan, drift remedies via drift-repair.ts), carries the actions out with server-side
+// apply under one field manager, records Events, and writes status once, only when it changed.
 import type { V1VirtualMachine, V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { V1Node } from '@kubernetes/client-node';
 import type { GoldenImageSpec, VMFleetSpec, VMFleetStatus } from '../api/generated/types.ts';
 import { autohealSpecOf, planAutohealing, type Replacement } from '../core/fleet/autoheal.ts';
-import { DEFAULT_BACKOFF, planRemediation, remediationSpecOf, type Backoff, type ObservedMigration, type RemediationAction, type RemediationPlan } from '../core/fleet/migration.ts';
-import { rebalanceSpecOf } from '../core/fleet/rebalance.ts';
-import { disruptionWindow } from '../core/fleet/window.ts';
 import { classifyChange } from '../core/fleet/classify.ts';
-import { desiredVM, FLEET_API_VERSION, FLEET_KIND, type FleetRef } from '../core/fleet/desired.ts';
+import { desiredVM, FLEET_API_VERSION, FLEET_KIND } from '../core/fleet/desired.ts';
 import { resolveImage, type ResolvedImage } from '../core/fleet/image.ts';
+import { DEFAULT_BACKOFF, type Backoff } from '../core/fleet/migration.ts';
 import { FLEET_LABEL, parseVmIndex, REVISION_LABEL } from '../core/fleet/names.ts';
 import { revisionHash } from '../core/fleet/revision.ts';
 import { planRollout, rolloutLimits, rolloutSpecOf, type ObservedVM, type Plan, type PlanAction } from '../core/fleet/rollout.ts';
+import { disruptionWindow } from '../core/fleet/window.ts';
 import { ApiError, type KubeClient } from '../kube/client.ts';
 import { RESOURCES } from '../kube/resources.ts';
 import type { ReconcileResult } from '../runtime/controller.ts';
 import type { Expectations } from '../runtime/expectations.ts';
 import { splitKey } from '../runtime/keys.ts';
+import { inParallel } from '../runtime/parallel.ts';
+import { DriftRepair, fleetRef, type Remediation } from './drift-repair.ts';
 import { listNames, type EventRecorder, type InvolvedObject } from './events.ts';
-import { driftSummary, driftView, type DriftView } from './drift-view.ts';
 import { conditionOf, observeVM } from './observe.ts';
-import { DRIFT_ANNOTATION, driftAnnotation, migrationObject, migrationsByVmi, type Migration, type MigrationBudget } from './remediation.ts';
-import { fleetStatus, statusDiffers, type DriftSummary, type StalledReason } from './status.ts';
+import type { Migration, MigrationBudget } from './remediation.ts';
+import { fleetStatus, statusDiffers, type StalledReason } from './status.ts';
 
 /** Removes the fleet's VMs before the fleet goes. */
 export const FLEET_FINALIZER = 'virtfleet.io/vms';
@@ -80,20 +80,11 @@ export interface FleetReconcilerOptions {
 const RESTART_EXPECTATION_MS = 5 * 60_000;
 /** Creates go out in batches of 1, 2, 4, … so a refused template costs one request, not hundreds. */
 const MAX_CREATE_BATCH = 64;
-const PARALLEL_WRITES = 16;
-
-interface Remediation {
-  plan: RemediationPlan;
-  view: DriftView;
-  drift: DriftSummary;
-}
 
 type Verdict = { stalled: StalledReason } | { plan: Plan; heal: Replacement[]; image: ResolvedImage; revision: string; remediation: Remediation; nextCheckAt?: number };
 
 /** How long the fleet waits before looking again for a free slot in the cluster's migration budget. */
 const BUDGET_RETRY_MS = 500;
-/** How long an aborted migration of ours is remembered for backoff after the cache drops it. */
-const ABORT_MEMORY_MS = 60 * 60_000;
 
 export class FleetReconciler {
   private readonly o: Required<FleetReconcilerOptions>;
@@ -101,24 +92,12 @@ export class FleetReconciler {
   private readonly restarts = new Map<string, { uid: string; at: number }>();
   /** Fleet key → the template revision the API server refused, with its message. */
   private readonly refused = new Map<string, { revision: string; message: string }>();
-  /** VM key → migrations of ours this controller aborted, for backoff once the cache drops them. */
-  private readonly aborted = new Map<string, ObservedMigration[]>();
-  /** VM key → the resourceVersion our revert left it at: a drift still there then is not ours to fix. */
-  private readonly reverted = new Map<string, string>();
-  /** Finished migrations of ours whose outcome was verified and told (ns/name → when). */
-  private readonly reported = new Map<string, number>();
-  /** Ours that succeeded yet left the VM drifting when it landed (ns/name → when): failures for backoff. */
-  private readonly misplaced = new Map<string, number>();
-  /**
-   * When this process created a migration or first saw it finished (ns/name → epoch ms): API
-   * timestamps have one-second precision, too coarse for timeouts and backoff.
-   */
-  private readonly seen = new Map<string, { since: number; createdAt?: number; finishedAt?: number }>();
-  private readonly startedAt: number;
+
+  private readonly drift: DriftRepair;
 
   constructor(options: FleetReconcilerOptions) {
     this.o = { now: Date.now, backoff: DEFAULT_BACKOFF, ...options };
-    this.startedAt = this.o.now();
+    this.drift = new DriftRepair({ ...this.o, fieldManager: FIELD_MANAGER });
   }
 
   /** The VM cache showed a VMI (called from the VMI informer), so a restart it awaited is done. */
@@ -158,13 +137,10 @@ export class FleetReconciler {
     }
     const { plan, heal, image, revision, remediation } = verdict;
     // Reserved before the first await, so no other fleet's reconcile can take the same slots.
-    const ref = this.fleetRef(fleet);
-    for (const a of remediation.plan.actions) {
-      if (a.type === 'Migrate') this.o.budget.reserve(ref.namespace, key, a.vm, { name: a.name, phase: '', ours: true, attempt: a.attempt, reason: a.reason, createdAt: now, deleting: false }, now);
-    }
+    this.drift.reserve(key, namespace!, remediation.plan, now);
     const acting = plan.actions.length > 0 || heal.length > 0 || remediation.plan.actions.length > 0;
     const refusal = await this.act(key, fleet, vms, plan.actions, heal, image, revision);
-    const retryRefused = await this.remedy(key, fleet, vms, remediation, image, revision);
+    const retryRefused = await this.drift.carryOut(key, fleet, vms, remediation, image, revision);
     const stalled = refusal ? { reason: 'InvalidTemplate', message: refusal } : undefined;
     await this.writeStatus(fleet, fleetStatus({ ...base, plan, ...(stalled ? { stalled } : {}), imageVersion: image.version, acting, drift: remediation.drift, now: new Date(now).toISOString() }));
     const waiting = remediation.plan.waitingForBudget > 0 || retryRefused;
@@ -178,10 +154,6 @@ export class FleetReconciler {
     return this.o.caches.vms
       .list(fleet.metadata?.namespace)
       .filter((vm) => vm.metadata?.labels?.[FLEET_LABEL] === fleet.metadata?.name && vm.metadata?.ownerReferences?.some((o) => o.controller && o.uid === uid));
-  }
-
-  private fleetRef(fleet: VMFleet): FleetRef {
-    return { name: fleet.metadata!.name!, namespace: fleet.metadata!.namespace!, uid: fleet.metadata!.uid! };
   }
 
   /** Pure decisions over the caches: the image, the revision, autohealing and the rollout plan. */
@@ -199,7 +171,7 @@ export class FleetReconciler {
     if (refused?.revision === revision) return { stalled: { reason: 'InvalidTemplate', message: refused.message } };
     this.refused.delete(key);
 
-    const ref = this.fleetRef(fleet);
+    const ref = fleetRef(fleet);
     const observed: ObservedVM[] = [];
     for (const vm of vms) {
       const index = parseVmIndex(ref.name, vm.metadata!.name!);
@@ -225,7 +197,7 @@ export class FleetReconciler {
     const rollout = rolloutSpecOf(spec);
     const healing = planAutohealing({ spec: autohealSpecOf(spec), updateRevision: revision, pauseOnFailure: rollout.strategy === 'RollingUpdate' && rollout.pauseOnFailure, now, vms: observed });
     const healed = new Set(healing.replace.map((r) => r.name));
-    const remediation = this.planDrift(key, fleet, vms, observed, healed, image, revision, window.open, now);
+    const remediation = this.drift.plan(key, fleet, vms, observed, healed, image, revision, window.open, now);
     const driftRestarts = new Map(remediation.plan.restarts.map((r) => [r.vm, r.message]));
     const migrating = new Set(remediation.plan.migrating);
     const drifted = new Set(remediation.view.vms.filter((v) => v.drift.length > 0).map((v) => v.name));
@@ -256,65 +228,13 @@ export class FleetReconciler {
     return { plan, heal: healing.replace, image, revision, remediation, ...(Number.isFinite(next) ? { nextCheckAt: next } : {}) };
   }
 
-  /** Drift findings and remedies for the fleet's VMs (see core/fleet/drift.ts and migration.ts). */
-  private planDrift(key: string, fleet: VMFleet, vms: V1VirtualMachine[], observed: ObservedVM[], healed: Set<string>, image: ResolvedImage, revision: string, restartsAllowed: boolean, now: number): Remediation {
-    const ref = this.fleetRef(fleet);
-    const ns = ref.namespace;
-    const pending = this.o.budget.pendingOf(key);
-    const remembered = new Map<string, ObservedMigration[]>();
-    for (const [vmKey, list] of this.aborted) {
-      const fresh = list.filter((m) => now - (m.finishedAt ?? m.createdAt) < ABORT_MEMORY_MS);
-      if (fresh.length === 0) this.aborted.delete(vmKey);
-      else this.aborted.set(vmKey, fresh);
-    }
-    const byName = new Map(vms.map((vm) => [vm.metadata!.name!, vm]));
-    for (const name of byName.keys()) {
-      const list = [...(pending.get(name) ?? []), ...(this.aborted.get(`${ns}/${name}`) ?? [])];
-      if (list.length > 0) remembered.set(name, list);
-    }
-    const cachedMigrations = this.o.caches.migrations.list(ns);
-    // Finish times are taken from migrations seen in flight here, so older ones keep the API's.
-    const cachedNames = new Set<string>();
-    for (const m of cachedMigrations) {
-      const k = `${ns}/${m.metadata!.name}`;
-      cachedNames.add(k);
-      const t = this.seen.get(k);
-      if (!['Succeeded', 'Failed'].includes(m.status?.phase ?? '')) this.seen.set(k, t ?? { since: now });
-      else if (t && t.finishedAt === undefined) this.seen.set(k, { ...t, finishedAt: now });
-    }
-    for (const [k, t] of this.seen) if (k.startsWith(`${ns}/`) && !cachedNames.has(k) && now - t.since > ABORT_MEMORY_MS) this.seen.delete(k);
-    const template = fleet.spec.template as { spec?: { template?: { spec?: { nodeSelector?: Record<string, string>; affinity?: never; tolerations?: never } } } };
-    const tspec = template.spec?.template?.spec ?? {};
-    const view = driftView({
-      fleet: ref,
-      templatePlacement: { nodeSelector: tspec.nodeSelector, affinity: tspec.affinity, tolerations: tspec.tolerations },
-      rebalance: rebalanceSpecOf(fleet.spec),
-      updateRevision: revision,
-      vms: observed.map((o) => ({ vm: byName.get(o.name)!, index: o.index, restarting: o.restarting, disrupted: healed.has(o.name) || o.deleting })),
-      vmi: (name) => this.o.caches.vmis.get(name, ns),
-      node: (name) => this.o.caches.nodes.get(name),
-      nodes: this.o.caches.nodes.list(),
-      migrations: migrationsByVmi(cachedMigrations),
-      seen: (name) => this.seen.get(`${ns}/${name}`),
-      remembered,
-      misplaced: new Set([...this.misplaced.keys()].filter((k) => k.startsWith(`${ns}/`)).map((k) => k.slice(ns.length + 1))),
-      desired: (index) => desiredVM({ fleet: ref, spec: fleet.spec, image, index, revision }),
-      now,
-    });
-    const spec = remediationSpecOf(fleet.spec);
-    const plan = planRemediation({ fleet: ref.name, spec, backoff: this.o.backoff, restartsAllowed, clusterSlots: this.o.budget.available(now), now, vms: view.vms });
-    // A revert that left the VM as it was (fields added by hand, which apply cannot remove) is not retried.
-    plan.actions = plan.actions.filter((a) => a.type !== 'Revert' || this.reverted.get(`${ns}/${a.vm}`) !== byName.get(a.vm)?.metadata?.resourceVersion);
-    for (const vm of view.vms) if (!vm.drift.some((d) => d.kind === 'manualEdit')) this.reverted.delete(`${ns}/${vm.name}`);
-    return { plan, view, drift: driftSummary(view, plan, restartsAllowed) };
-  }
 
   /**
    * Carries out autohealing and the plan. Returns the API server's message when it refused the
    * template (the fleet is then Stalled and nothing more is tried for this revision).
    */
   private async act(key: string, fleet: VMFleet, vms: V1VirtualMachine[], actions: PlanAction[], heal: Replacement[], image: ResolvedImage, revision: string): Promise<string | undefined> {
-    const ref = this.fleetRef(fleet);
+    const ref = fleetRef(fleet);
     const namespace = ref.namespace;
     const byName = new Map(vms.map((vm) => [vm.metadata!.name!, vm]));
     const desired = (index: number) => desiredVM({ fleet: ref, spec: fleet.spec, image, index, revision });
@@ -390,110 +310,6 @@ export class FleetReconciler {
     }
     this.o.log.info('acted', { fleet: key, actions: Object.fromEntries([...done].map(([r, n]) => [r, n.length])) });
     return refusal;
-  }
-
-  /**
-   * Carries out the drift remedies (migrations, aborts, reverts), keeps each VM's drift annotation
-   * current, and records Events for migrations started, finished, timed out or misplaced.
-   */
-  private async remedy(key: string, fleet: VMFleet, vms: V1VirtualMachine[], r: Remediation, image: ResolvedImage, revision: string): Promise<boolean> {
-    const ref = this.fleetRef(fleet);
-    const ns = ref.namespace;
-    const now = this.o.now();
-    const byName = new Map(vms.map((vm) => [vm.metadata!.name!, vm]));
-    const viewOf = new Map(r.view.vms.map((v) => [v.name, v]));
-    const notes = new Map<string, string[]>();
-    const note = (reason: string, text: string): void => void notes.set(reason, [...(notes.get(reason) ?? []), text]);
-
-    await inParallel(r.plan.actions, async (a: RemediationAction) => {
-      switch (a.type) {
-        case 'Migrate':
-          try {
-            await this.o.client.create(RESOURCES.vmim, migrationObject(ref, a));
-            this.seen.set(`${ns}/${a.name}`, { since: this.o.now(), createdAt: this.o.now() });
-            note('MigrationStarted', `${a.vm} (${a.reason})`);
-          } catch (err) {
-            this.o.budget.release(ns, a.name);
-            if (err instanceof ApiError && err.alreadyExists) return;
-            // KubeVirt's admission refuses it (another migration began, the VMI stopped): re-plan later.
-            if (err instanceof ApiError && (err.invalid || err.status === 403)) return note('MigrationRefused', `${a.vm}: ${err.statusMessage}`);
-            throw err;
-          }
-          return;
-        case 'Abort': {
-          const m = this.o.caches.migrations.get(a.name, ns);
-          await this.o.client.delete(RESOURCES.vmim, { namespace: ns, name: a.name }, m?.metadata?.uid ? { uid: m.metadata.uid } : {});
-          const seen = viewOf.get(a.vm)?.migrations.find((x) => x.name === a.name);
-          const vmKey = `${ns}/${a.vm}`;
-          const record: ObservedMigration = { name: a.name, phase: 'Failed', ours: true, attempt: seen?.attempt ?? 0, createdAt: seen?.createdAt ?? now, finishedAt: now, deleting: false, failureReason: a.message, ...(seen?.reason ? { reason: seen.reason } : {}) };
-          this.aborted.set(vmKey, [...(this.aborted.get(vmKey) ?? []).filter((x) => x.name !== a.name), record]);
-          return note('MigrationTimedOut', a.message);
-        }
-        case 'Revert': {
-          const applied = await this.o.client.apply<V1VirtualMachine>(RESOURCES.vm, desiredVM({ fleet: ref, spec: fleet.spec, image, index: a.index, revision }), FIELD_MANAGER);
-          this.reverted.set(`${ns}/${a.vm}`, applied.metadata?.resourceVersion ?? '');
-          return note('ManualEditReverted', `${a.vm} (${a.message})`);
-        }
-      }
-    });
-
-    // Outcomes of our migrations, once each (those finished before this process started were told).
-    // A success is verified when the VMI shows it completed: still drifting then means it landed wrong.
-    for (const vm of r.view.vms) {
-      const vmi = this.o.caches.vmis.get(vm.name, ns);
-      for (const m of vm.migrations) {
-        const key = `${ns}/${m.name}`;
-        if (!m.ours || m.uid === undefined || m.finishedAt === undefined || m.finishedAt < this.startedAt || this.reported.has(key)) continue;
-        if (m.phase === 'Succeeded') {
-          const state = vmi?.status?.migrationState;
-          if (state?.migrationUid === m.uid && !state.completed) continue; // the VMI has not caught up yet
-          this.reported.set(key, now);
-          const still = vm.drift.find((d) => d.kind === 'placement');
-          if (still && state?.migrationUid === m.uid) {
-            this.misplaced.set(key, now);
-            note('MigrationMisplaced', `${vm.name} (${m.name}) landed on ${vmi?.status?.nodeName ?? '?'}, which still breaks its placement: ${still.message}`);
-          } else note('MigrationSucceeded', `${vm.name} → ${vmi?.status?.nodeName ?? '?'}`);
-        } else {
-          this.reported.set(key, now);
-          note('MigrationFailed', `${vm.name} (${m.name}: ${m.failureReason ?? 'failed'})`);
-        }
-      }
-    }
-    for (const map of [this.reported, this.misplaced]) for (const [k, at] of map) if (now - at > ABORT_MEMORY_MS) map.delete(k);
-
-    // The drift annotation on each VM: set while it drifts, removed once repaired.
-    const reports = new Map(r.plan.reports.map((rep) => [rep.vm, rep]));
-    const notMigratable = new Set(r.plan.notMigratable);
-    await inParallel([...byName.values()].filter((vm) => !vm.metadata?.deletionTimestamp), async (vm) => {
-      const name = vm.metadata!.name!;
-      const report = reports.get(name);
-      const text = report ? driftAnnotation(report, notMigratable.has(name) ? r.view.notMigratableReasons.get(name) : undefined) : undefined;
-      const current = vm.metadata?.annotations?.[DRIFT_ANNOTATION];
-      if (text === current) return;
-      try {
-        await this.o.client.mergePatch(RESOURCES.vm, { namespace: ns, name }, { metadata: { annotations: { [DRIFT_ANNOTATION]: text ?? null } } });
-      } catch (err) {
-        if (err instanceof ApiError && err.notFound) return;
-        throw err;
-      }
-      if (!report) return;
-      if (notMigratable.has(name) && report.remedy === 'None') note('NotMigratable', `${name}: ${report.note}`);
-      if (report.remedy === 'Report') note('ManualEditDetected', `${name}: ${report.drift.find((d) => d.kind === 'manualEdit')?.message ?? ''}`);
-    });
-
-    const involved: InvolvedObject = { apiVersion: FLEET_API_VERSION, kind: FLEET_KIND, namespace: ns, name: ref.name, uid: ref.uid };
-    const warnings = new Set(['MigrationFailed', 'MigrationTimedOut', 'MigrationMisplaced', 'MigrationRefused', 'NotMigratable', 'ManualEditDetected']);
-    const headlines: Record<string, string> = {
-      MigrationStarted: 'live-migrating to repair drift:', MigrationSucceeded: 'live migration succeeded:', MigrationFailed: 'live migration failed, retried with backoff:',
-      MigrationTimedOut: '', MigrationMisplaced: '', MigrationRefused: 'KubeVirt refused the live migration of', NotMigratable: 'drifted but not live-migratable (fallback None), left running:',
-      ManualEditReverted: 'reverted hand edits:', ManualEditDetected: 'edited by hand (manualEdits: Report):',
-    };
-    for (const [reason, texts] of notes) {
-      const head = headlines[reason];
-      await this.o.events.record(involved, warnings.has(reason) ? 'Warning' : 'Normal', reason, `${head ? `${head} ` : ''}${listNames(texts)}`);
-    }
-    if (notes.size > 0) this.o.log.info('remedied', { fleet: key, actions: Object.fromEntries([...notes].map(([k, v]) => [k, v.length])) });
-    return notes.has('MigrationRefused');
   }
 
   /** Applies the new spec if needed, then deletes the VMI so KubeVirt starts it anew from it. */
@@ -589,17 +405,4 @@ export class FleetReconciler {
       await this.o.events.record(involved, 'Normal', progressing.reason === 'RolloutPaused' ? 'RolloutPaused' : 'RolloutComplete', progressing.message);
     }
   }
-}
-
-/** Runs `fn` over `items`, PARALLEL_WRITES at a time; the first error is raised after all settle. */
-async function inParallel<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const errors: unknown[] = [];
-  await Promise.all(Array.from({ length: Math.min(PARALLEL_WRITES, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      await fn(item).catch((e: unknown) => errors.push(e));
-    }
-  }));
-  if (errors.length > 0) throw errors[0];
 }
