@@ -8,8 +8,10 @@
 import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
 import type { V1VirtualMachine, V1VirtualMachineInstance, V1VirtualMachineInstanceMigration } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { VMFleetStatus } from '../controller/api/generated/types.ts';
+import { FleetManager } from '../controller/fleet/manager.ts';
 import { RESOURCES } from '../controller/kube/resources.ts';
 import { vmFleet, type FleetOptions } from './fixtures/fleets.ts';
+import { kubeConfig } from './harness/cluster.ts';
 import { fleetCluster, isCondition, sampleFleet, type FleetCluster } from './harness/fleet.ts';
 import { DRIFT_LABEL, endedAt, sampleMigrations, type MigrationSampler } from './harness/migrations.ts';
 import { waitFor } from './harness/wait.ts';
@@ -298,5 +300,33 @@ it('waits for a migration someone else started instead of starting its own for t
     expect(ours.map((r) => r.finalPhase)).toEqual(['Succeeded']);
     expect(ours[0]!.seenAt).toBeGreaterThanOrEqual(endedAt(user));
     expect(migrations.overlaps()).toEqual([]);
+  });
+});
+
+it('a controller restart in the middle of a repair duplicates no migration (invariant 5)', async () => {
+  const nodes = [0, 1, 2, 3];
+  await label(nodes, { 'drift.test/s7': 'yes' });
+  cleanups.push(() => label([...nodes, 4, 5, 6, 7], { 'drift.test/s7': null }));
+  const before = await runningFleet('restarted', { replicas: 8, nodeSelector: { 'drift.test/s7': 'yes' }, remediation: { liveMigration: { maxConcurrent: 2 } } });
+  await withMigrations(async (migrations) => {
+    await label([4, 5, 6, 7], { 'drift.test/s7': 'yes' });
+    await label(nodes, { 'drift.test/s7': null });
+    await waitFor('a migration in flight', async () => migrations.inFlight().some((r) => r.fleet === 'restarted'), 20_000, 50);
+    // The controller goes away mid-repair and a new one (fresh caches, no memory) takes over.
+    await c.manager.stop();
+    const successor = new FleetManager({ kubeConfig: kubeConfig(), namespace: c.namespace, qps: 0, migrationBudget: BUDGET, log: { info: () => undefined, error: () => undefined } });
+    await successor.start();
+    cleanups.push(async () => {
+      await successor.stop();
+      await c.manager.start();
+    });
+    await c.waitForFleet('restarted', 'repaired by the successor', (s) => noDrift(s), 100_000);
+    const after = await vmis('restarted');
+    for (const [name, was] of before) {
+      expect({ name, uid: after.get(name)?.uid, moved: [4, 5, 6, 7].map(node).includes(after.get(name)?.node ?? '') }).toEqual({ name, uid: was.uid, moved: true });
+      expect(migrations.attemptsOf(name, 'restarted').map((r) => [r.name, r.finalPhase])).toEqual([[`${name}-migrate-1`, 'Succeeded']]);
+    }
+    expect(migrations.overlaps()).toEqual([]);
+    expect(migrations.maxInFlightOf('restarted')).toBeLessThanOrEqual(2);
   });
 });
