@@ -9,7 +9,7 @@ import { autohealSpecOf, planAutohealing, type Replacement } from '../core/fleet
 import { classifyChange } from '../core/fleet/classify.ts';
 import { desiredVM, FLEET_API_VERSION, FLEET_KIND } from '../core/fleet/desired.ts';
 import { resolveImage, type ResolvedImage } from '../core/fleet/image.ts';
-import { DEFAULT_BACKOFF, type Backoff } from '../core/fleet/migration.ts';
+import { DEFAULT_BACKOFF, remediationSpecOf, type Backoff } from '../core/fleet/migration.ts';
 import { FLEET_LABEL, parseVmIndex, REVISION_LABEL } from '../core/fleet/names.ts';
 import { revisionHash } from '../core/fleet/revision.ts';
 import { planRollout, rolloutLimits, rolloutSpecOf, type ObservedVM, type Plan, type PlanAction } from '../core/fleet/rollout.ts';
@@ -143,7 +143,11 @@ export class FleetReconciler {
     const retryRefused = await this.drift.carryOut(key, fleet, vms, remediation, image, revision);
     const stalled = refusal ? { reason: 'InvalidTemplate', message: refusal } : undefined;
     await this.writeStatus(fleet, fleetStatus({ ...base, plan, ...(stalled ? { stalled } : {}), imageVersion: image.version, acting, drift: remediation.drift, now: new Date(now).toISOString() }));
-    const waiting = remediation.plan.waitingForBudget > 0 || retryRefused;
+    // Held back by the cluster budget (others' migrations): look again soon. Held back by its own
+    // maxConcurrent: its migrations' events bring it back.
+    const started = remediation.plan.actions.filter((a) => a.type === 'Migrate').length;
+    const ownLimitReached = remediation.plan.migrating.length + started >= remediationSpecOf(fleet.spec).maxConcurrent;
+    const waiting = (remediation.plan.waitingForBudget > 0 && !ownLimitReached) || retryRefused;
     const next = Math.min(plan.nextCheckAt ?? Infinity, verdict.nextCheckAt ?? Infinity, waiting ? now + BUDGET_RETRY_MS : Infinity);
     return Number.isFinite(next) ? { requeueAfterMs: Math.max(100, next - now) } : undefined;
   }
