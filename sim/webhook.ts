@@ -87,7 +87,10 @@ export class MigrationWebhook {
 
   async stop(): Promise<void> {
     await this.client.delete(WEBHOOK_CONFIG, { name: this.name });
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // The API server keeps its webhook connections alive for about 90 s; close() alone waits them out.
+    this.server.closeAllConnections();
+    await closed;
   }
 }
 
