@@ -1,6 +1,7 @@
 // What every simulated controller is handed: the client for writes, the world it reads, time,
 // configuration, seeded chance, and a way to (re)queue keys of any kind.
 import type { KubeClient } from '../controller/kube/client.ts';
+import type { Logger } from '../controller/runtime/logger.ts';
 import type { SimClock } from './clock.ts';
 import type { SimConfig } from './config.ts';
 import type { SeededChance } from './random.ts';
@@ -9,10 +10,7 @@ import type { World } from './world.ts';
 
 export type QueueKind = 'vm' | 'vmi' | 'migration' | 'dataVolume' | 'dataSource' | 'pvc';
 
-export interface SimLogger {
-  info(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
+export type SimLogger = Logger;
 
 export interface SimContext {
   client: KubeClient;

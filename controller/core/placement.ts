@@ -26,6 +26,19 @@ export interface PlacementViolation {
 
 const SCHEDULING_EFFECTS = ['NoSchedule', 'NoExecute'];
 
+/**
+ * The placement fields of a VMI spec (a VM template's or a running VMI's), unset ones left out.
+ * KubeVirt's and client-node's core/v1 types differ only nominally, hence the loose parameter.
+ */
+export function placementOf(vmiSpec: { nodeSelector?: unknown; affinity?: unknown; tolerations?: unknown } | undefined): PlacementSpec {
+  const spec = vmiSpec as PlacementSpec | undefined;
+  return {
+    ...(spec?.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+    ...(spec?.affinity ? { affinity: spec.affinity } : {}),
+    ...(spec?.tolerations ? { tolerations: spec.tolerations } : {}),
+  };
+}
+
 /** Kubernetes: every nodeSelector key must be a node label with exactly that value. */
 export function matchesNodeSelector(selector: Record<string, string> | undefined, node: V1Node): boolean {
   const labels = node.metadata?.labels ?? {};

@@ -6,25 +6,32 @@
 import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import { desiredVM, FLEET_API_VERSION, FLEET_KIND, type FleetRef } from '../core/fleet/desired.ts';
 import type { ResolvedImage } from '../core/fleet/image.ts';
-import { DEFAULT_BACKOFF, planRemediation, remediationSpecOf, type Backoff, type ObservedMigration, type RemediationAction, type RemediationPlan } from '../core/fleet/migration.ts';
+import { DEFAULT_BACKOFF, MIGRATION_FINAL_PHASES, planRemediation, remediationSpecOf, type Backoff, type ObservedMigration, type RemediationAction, type RemediationPlan } from '../core/fleet/migration.ts';
 import { rebalanceSpecOf } from '../core/fleet/rebalance.ts';
 import type { ObservedVM } from '../core/fleet/rollout.ts';
 import { ApiError, type KubeClient } from '../kube/client.ts';
+import { placementOf } from '../core/placement.ts';
 import { RESOURCES } from '../kube/resources.ts';
+import type { Logger } from '../runtime/logger.ts';
 import { inParallel } from '../runtime/parallel.ts';
 import { driftSummary, driftView, type DriftView } from './drift-view.ts';
 import { listNames, type EventRecorder, type InvolvedObject } from './events.ts';
-import type { FleetCaches, Logger, VMFleet } from './reconciler.ts';
+import type { FleetCaches, VMFleet } from './reconciler.ts';
 import { DRIFT_ANNOTATION, driftAnnotation, migrationObject, migrationsByVmi, type MigrationBudget } from './remediation.ts';
 import type { DriftSummary } from './status.ts';
 
-/** How long an aborted migration of ours is remembered for backoff after the cache drops it. */
-const ABORT_MEMORY_MS = 60 * 60_000;
+/** How long finished migrations are remembered (aborts for backoff, outcomes told, times seen). */
+const MEMORY_MS = 60 * 60_000;
 
 export interface Remediation {
   plan: RemediationPlan;
   view: DriftView;
   drift: DriftSummary;
+  /**
+   * New migrations wait for the cluster's budget (others' migrations), not for the fleet's own
+   * maxConcurrent, whose migrations' events would bring the fleet back: look again soon.
+   */
+  pollBudget: boolean;
 }
 
 export interface DriftRepairOptions {
@@ -80,7 +87,7 @@ export class DriftRepair {
     const pending = this.o.budget.pendingOf(key);
     const remembered = new Map<string, ObservedMigration[]>();
     for (const [vmKey, list] of this.aborted) {
-      const fresh = list.filter((m) => now - (m.finishedAt ?? m.createdAt) < ABORT_MEMORY_MS);
+      const fresh = list.filter((m) => now - (m.finishedAt ?? m.createdAt) < MEMORY_MS);
       if (fresh.length === 0) this.aborted.delete(vmKey);
       else this.aborted.set(vmKey, fresh);
     }
@@ -96,15 +103,13 @@ export class DriftRepair {
       const k = `${ns}/${m.metadata!.name}`;
       cachedNames.add(k);
       const t = this.seen.get(k);
-      if (!['Succeeded', 'Failed'].includes(m.status?.phase ?? '')) this.seen.set(k, t ?? { since: now });
+      if (!MIGRATION_FINAL_PHASES.includes(m.status?.phase ?? '')) this.seen.set(k, t ?? { since: now });
       else if (t && t.finishedAt === undefined) this.seen.set(k, { ...t, finishedAt: now });
     }
-    for (const [k, t] of this.seen) if (k.startsWith(`${ns}/`) && !cachedNames.has(k) && now - t.since > ABORT_MEMORY_MS) this.seen.delete(k);
-    const template = fleet.spec.template as { spec?: { template?: { spec?: { nodeSelector?: Record<string, string>; affinity?: never; tolerations?: never } } } };
-    const tspec = template.spec?.template?.spec ?? {};
+    for (const [k, t] of this.seen) if (k.startsWith(`${ns}/`) && !cachedNames.has(k) && now - t.since > MEMORY_MS) this.seen.delete(k);
     const view = driftView({
       fleet: ref,
-      templatePlacement: { nodeSelector: tspec.nodeSelector, affinity: tspec.affinity, tolerations: tspec.tolerations },
+      templatePlacement: placementOf((fleet.spec.template as { spec?: { template?: { spec?: object } } }).spec?.template?.spec),
       rebalance: rebalanceSpecOf(fleet.spec),
       updateRevision: revision,
       vms: observed.map((o) => ({ vm: byName.get(o.name)!, index: o.index, restarting: o.restarting, disrupted: healed.has(o.name) || o.deleting })),
@@ -123,7 +128,9 @@ export class DriftRepair {
     // A revert that left the VM as it was (fields added by hand, which apply cannot remove) is not retried.
     plan.actions = plan.actions.filter((a) => a.type !== 'Revert' || this.reverted.get(`${ns}/${a.vm}`) !== byName.get(a.vm)?.metadata?.resourceVersion);
     for (const vm of view.vms) if (!vm.drift.some((d) => d.kind === 'manualEdit')) this.reverted.delete(`${ns}/${vm.name}`);
-    return { plan, view, drift: driftSummary(view, plan, restartsAllowed) };
+    const started = plan.actions.filter((a) => a.type === 'Migrate').length;
+    const pollBudget = plan.waitingForBudget > 0 && plan.migrating.length + started < spec.maxConcurrent;
+    return { plan, view, drift: driftSummary(view, plan, restartsAllowed), pollBudget };
   }
 
   /**
@@ -193,7 +200,7 @@ export class DriftRepair {
         }
       }
     }
-    for (const map of [this.reported, this.misplaced]) for (const [k, at] of map) if (now - at > ABORT_MEMORY_MS) map.delete(k);
+    for (const map of [this.reported, this.misplaced]) for (const [k, at] of map) if (now - at > MEMORY_MS) map.delete(k);
 
     // The drift annotation on each VM: set while it drifts, removed once repaired.
     const reports = new Map(r.plan.reports.map((rep) => [rep.vm, rep]));

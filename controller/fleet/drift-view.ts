@@ -5,11 +5,11 @@ import type { V1Node } from '@kubernetes/client-node';
 import { classifyChange, type VMShape } from '../core/fleet/classify.ts';
 import type { FleetRef } from '../core/fleet/desired.ts';
 import { detectDrift, DRIFT_KINDS, type Drift, type DriftKind } from '../core/fleet/drift.ts';
-import type { ObservedMigration, RemediationPlan, RemediationVM } from '../core/fleet/migration.ts';
+import { isInFlight, type ObservedMigration, type RemediationPlan, type RemediationVM } from '../core/fleet/migration.ts';
 import { REVISION_LABEL } from '../core/fleet/names.ts';
 import { planRebalance, type RebalancePlan, type RebalanceSpec } from '../core/fleet/rebalance.ts';
 import { PLACEMENT_FIELDS } from '../core/kubevirt-defaults.ts';
-import { placementViolations, type PlacementSpec } from '../core/placement.ts';
+import { placementOf, placementViolations, type PlacementSpec } from '../core/placement.ts';
 import { semanticEqual } from '../core/semantic.ts';
 import { conditionOf } from './observe.ts';
 import { observeMigration, type Migration } from './remediation.ts';
@@ -43,11 +43,6 @@ export interface DriftView {
   notMigratableReasons: Map<string, string>;
 }
 
-const placementOf = (vm: V1VirtualMachine): PlacementSpec => {
-  const spec = vm.spec.template?.spec;
-  return { ...(spec?.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}), ...(spec?.affinity ? { affinity: spec.affinity } : {}), ...(spec?.tolerations ? { tolerations: spec.tolerations } : {}) };
-};
-
 /**
  * Drift is looked for on VMs whose VMI runs (phase Running, not being deleted or restarted);
  * manual edits on any VM at the update revision. Imbalance moves go to running VMs with no other
@@ -56,8 +51,7 @@ const placementOf = (vm: V1VirtualMachine): PlacementSpec => {
 export function driftView(input: DriftViewInput): DriftView {
   const out: RemediationVM[] = [];
   const notMigratableReasons = new Map<string, string>();
-  const domainOf = new Map<string, string | undefined>();
-  const movable = new Map<string, boolean>();
+  const rebalanceVMs: { name: string; index: number; domain: string | undefined; movable: boolean }[] = [];
   for (const { vm, index, restarting, disrupted } of input.vms) {
     const name = vm.metadata!.name!;
     const vmi = input.vmi(name);
@@ -66,8 +60,9 @@ export function driftView(input: DriftViewInput): DriftView {
     const edit = atRevision ? classifyChange(vm, input.desired(index)) : undefined;
     const manualEdit = edit && edit.kind !== 'none' ? edit.reasons : undefined;
     const node = running && vmi?.status?.nodeName ? input.node(vmi.status.nodeName) : undefined;
+    const vmPlacement = placementOf(vm.spec.template?.spec);
     const drift: Drift[] = running
-      ? detectDrift({ placement: placementOf(vm), node, vmiConditions: vmi?.status?.conditions as never, ...(manualEdit ? { manualEdit } : {}) })
+      ? detectDrift({ placement: vmPlacement, node, vmiConditions: vmi?.status?.conditions as never, ...(manualEdit ? { manualEdit } : {}) })
       : manualEdit ? detectDrift({ placement: {}, node: undefined, vmiConditions: undefined, manualEdit }) : [];
     const cached = (vmi ? input.migrations.get(name) ?? [] : []).map((m) => {
       const o = observeMigration(m, input.fleet);
@@ -79,7 +74,7 @@ export function driftView(input: DriftViewInput): DriftView {
     const extra = (input.remembered.get(name) ?? []).filter((r) => !cached.some((m) => m.name === r.name));
     const migrations = [...cached, ...extra];
     const state = vmi?.status?.migrationState;
-    const stateInFlight = !!state && !state.completed && !(input.migrations.get(name) ?? []).some((m) => m.metadata?.uid === state.migrationUid && ['Succeeded', 'Failed'].includes(m.status?.phase ?? ''));
+    const stateInFlight = !!state && !state.completed && !cached.some((m) => m.uid === state.migrationUid && !isInFlight(m));
     // The migration cache can run ahead of the VMI cache: a newest migration that succeeded while
     // the VMI still shows another state (or an unfinished one) has not moved the cached VMI yet.
     const newest = [...cached].sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt)[0];
@@ -87,12 +82,11 @@ export function driftView(input: DriftViewInput): DriftView {
     const lm = conditionOf(vmi?.status?.conditions, 'LiveMigratable') as { status: string; reason?: string; message?: string } | undefined;
     if (lm && lm.status !== 'True') notMigratableReasons.set(name, lm.reason ?? 'LiveMigratable is not True');
     if (running) {
-      domainOf.set(name, node?.metadata?.labels?.[input.rebalance.topologyKey]);
-      movable.set(name, lm?.status === 'True' && drift.length === 0 && !stateInFlight && !migrations.some((m) => !['Succeeded', 'Failed'].includes(m.phase)) && !disrupted);
+      const movable = lm?.status === 'True' && drift.length === 0 && !stateInFlight && !migrations.some(isInFlight) && !disrupted;
+      rebalanceVMs.push({ name, index, domain: node?.metadata?.labels?.[input.rebalance.topologyKey], movable });
     }
     // KubeVirt patches a changed placement onto the VMI; a migration before that would pick its target by the old one.
-    const vmiPlacement = { nodeSelector: vmi?.spec?.nodeSelector, affinity: vmi?.spec?.affinity, tolerations: vmi?.spec?.tolerations };
-    const vmPlacement = placementOf(vm);
+    const vmiPlacement = placementOf(vmi?.spec);
     const propagated = PLACEMENT_FIELDS.every((f) => semanticEqual(vmPlacement[f], vmiPlacement[f]));
     out.push({
       name,
@@ -117,7 +111,7 @@ export function driftView(input: DriftViewInput): DriftView {
   const rebalance = planRebalance({
     spec: input.rebalance,
     domains: [...domains].sort(),
-    vms: [...domainOf].map(([name, domain]) => ({ name, index: out.find((v) => v.name === name)!.index, domain, movable: movable.get(name) ?? false })),
+    vms: rebalanceVMs,
     ...(Number.isFinite(lastMove) ? { lastMoveAt: lastMove } : {}),
     now: input.now,
   });

@@ -14,8 +14,9 @@ import { Expectations } from '../runtime/expectations.ts';
 import { Informer } from '../runtime/informer.ts';
 import { keyOf } from '../runtime/keys.ts';
 import { LeaderElector } from '../runtime/leader-election.ts';
+import type { Logger } from '../runtime/logger.ts';
 import { EventRecorder } from './events.ts';
-import { FleetReconciler, type GoldenImage, type Logger, type VMFleet } from './reconciler.ts';
+import { FleetReconciler, type GoldenImage, type VMFleet } from './reconciler.ts';
 import { DEFAULT_MIGRATION_BUDGET, MigrationBudget, type Migration } from './remediation.ts';
 
 export interface LeaderElectionConfig {

@@ -16,7 +16,8 @@ interface Condition {
 }
 
 export const conditionOf = (conditions: unknown, type: string): Condition | undefined => (conditions as Condition[] | undefined)?.find((c) => c.type === type);
-const epoch = (t: string | Date | null | undefined): number | undefined => (t ? new Date(t).getTime() : undefined);
+/** A Kubernetes timestamp (string or Date) as epoch ms; undefined when unset. */
+export const epoch = (t: string | Date | null | undefined): number | undefined => (t ? new Date(t).getTime() : undefined);
 
 export interface ObserveInput {
   vm: V1VirtualMachine;

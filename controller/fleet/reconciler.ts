@@ -9,7 +9,7 @@ import { autohealSpecOf, planAutohealing, type Replacement } from '../core/fleet
 import { classifyChange } from '../core/fleet/classify.ts';
 import { desiredVM, FLEET_API_VERSION, FLEET_KIND } from '../core/fleet/desired.ts';
 import { resolveImage, type ResolvedImage } from '../core/fleet/image.ts';
-import { DEFAULT_BACKOFF, remediationSpecOf, type Backoff } from '../core/fleet/migration.ts';
+import { DEFAULT_BACKOFF, type Backoff } from '../core/fleet/migration.ts';
 import { FLEET_LABEL, parseVmIndex, REVISION_LABEL } from '../core/fleet/names.ts';
 import { revisionHash } from '../core/fleet/revision.ts';
 import { planRollout, rolloutLimits, rolloutSpecOf, type ObservedVM, type Plan, type PlanAction } from '../core/fleet/rollout.ts';
@@ -19,6 +19,7 @@ import { RESOURCES } from '../kube/resources.ts';
 import type { ReconcileResult } from '../runtime/controller.ts';
 import type { Expectations } from '../runtime/expectations.ts';
 import { splitKey } from '../runtime/keys.ts';
+import type { Logger } from '../runtime/logger.ts';
 import { inParallel } from '../runtime/parallel.ts';
 import { DriftRepair, fleetRef, type Remediation } from './drift-repair.ts';
 import { listNames, type EventRecorder, type InvolvedObject } from './events.ts';
@@ -57,11 +58,6 @@ export interface FleetCaches {
   nodes: Cache<V1Node>;
   goldenImages: Cache<GoldenImage>;
   migrations: Cache<Migration>;
-}
-
-export interface Logger {
-  info(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
 }
 
 export interface FleetReconcilerOptions {
@@ -143,11 +139,7 @@ export class FleetReconciler {
     const retryRefused = await this.drift.carryOut(key, fleet, vms, remediation, image, revision);
     const stalled = refusal ? { reason: 'InvalidTemplate', message: refusal } : undefined;
     await this.writeStatus(fleet, fleetStatus({ ...base, plan, ...(stalled ? { stalled } : {}), imageVersion: image.version, acting, drift: remediation.drift, now: new Date(now).toISOString() }));
-    // Held back by the cluster budget (others' migrations): look again soon. Held back by its own
-    // maxConcurrent: its migrations' events bring it back.
-    const started = remediation.plan.actions.filter((a) => a.type === 'Migrate').length;
-    const ownLimitReached = remediation.plan.migrating.length + started >= remediationSpecOf(fleet.spec).maxConcurrent;
-    const waiting = (remediation.plan.waitingForBudget > 0 && !ownLimitReached) || retryRefused;
+    const waiting = remediation.pollBudget || retryRefused;
     const next = Math.min(plan.nextCheckAt ?? Infinity, verdict.nextCheckAt ?? Infinity, waiting ? now + BUDGET_RETRY_MS : Infinity);
     return Number.isFinite(next) ? { requeueAfterMs: Math.max(100, next - now) } : undefined;
   }

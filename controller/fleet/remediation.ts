@@ -5,6 +5,7 @@ import type { DriftKind } from '../core/fleet/drift.ts';
 import { fleetOwnerReference, type FleetRef } from '../core/fleet/desired.ts';
 import { MIGRATION_FINAL_PHASES, type DriftReport, type ObservedMigration, type RemediationAction } from '../core/fleet/migration.ts';
 import { FLEET_LABEL } from '../core/fleet/names.ts';
+import { epoch } from './observe.ts';
 
 export type Migration = V1VirtualMachineInstanceMigration;
 
@@ -16,8 +17,6 @@ export const ATTEMPT_LABEL = 'virtfleet.io/attempt';
 export const DRIFT_ANNOTATION = 'virtfleet.io/drift';
 
 export const DEFAULT_MIGRATION_BUDGET = 5;
-
-const epoch = (t: unknown): number | undefined => (t ? new Date(t as string).getTime() : undefined);
 
 /** The planner's view of one migration; `ours` when this fleet created it (label and owner). */
 export function observeMigration(m: Migration, fleet: FleetRef): ObservedMigration {
