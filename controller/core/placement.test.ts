@@ -74,12 +74,28 @@ describe('matchesNodeSelectorRequirement', () => {
     ['Lt', ['x'], '1', false],
     ['Gt', ['9007199254740993'], '9007199254740994', true],
     ['Bogus', ['a'], 'a', false],
+    // Requirements labels.NewRequirement refuses match nothing (found by the differential test).
+    ['NotIn', [], 'a', false],
+    ['NotIn', undefined, undefined, false],
+    ['In', [], 'a', false],
+    ['Exists', ['a'], 'a', false],
+    ['DoesNotExist', ['a'], undefined, false],
+    ['DoesNotExist', [], undefined, true],
+    ['NotIn', ['-x'], 'a', false],
+    ['NotIn', ['a'.repeat(64)], 'a', false],
+    ['In', ['a', 'x y'], 'a', false],
+    ['Gt', ['-5'], '1', false],
+    ['Lt', ['+5'], '1', false],
+    ['Gt', ['9223372036854775806'], '9223372036854775807', true],
+    ['Lt', ['9223372036854775808'], '1', false],
+    ['Gt', ['1'], '9223372036854775808', false],
+    ['Gt', ['1'], '+7', true],
   ] as const)('%s %j against %j is %s', (op, values, value, want) => {
     expect(matchesNodeSelectorRequirement(req(op, values ? [...values] : undefined), value)).toBe(want);
   });
-  it('In and NotIn are complements (property)', () => {
+  it('In and NotIn are complements when they have values (property)', () => {
     fc.assert(
-      fc.property(fc.array(fc.constantFrom('a', 'b', 'c')), fc.option(fc.constantFrom('a', 'b', 'c', 'd'), { nil: undefined }), (values, value) => {
+      fc.property(fc.array(fc.constantFrom('a', 'b', 'c'), { minLength: 1 }), fc.option(fc.constantFrom('a', 'b', 'c', 'd'), { nil: undefined }), (values, value) => {
         expect(matchesNodeSelectorRequirement(req('In', values), value)).toBe(!matchesNodeSelectorRequirement(req('NotIn', values), value));
       }),
     );
@@ -92,12 +108,39 @@ describe('matchesNodeSelectorRequirement', () => {
     );
   });
   it('Gt and Lt agree with integer comparison (property)', () => {
+    // The requirement's value must also be a label value, so it has no sign; the node's need not.
     fc.assert(
-      fc.property(fc.integer(), fc.integer(), (a, b) => {
+      fc.property(fc.integer(), fc.nat(), (a, b) => {
         expect(matchesNodeSelectorRequirement(req('Gt', [String(b)]), String(a))).toBe(a > b);
         expect(matchesNodeSelectorRequirement(req('Lt', [String(b)]), String(a))).toBe(a < b);
       }),
     );
+  });
+});
+
+describe('node affinity agrees with Kubernetes on malformed requirements (found by the differential test)', () => {
+  const n = node('worker-1', { labels: { zone: 'a' } });
+  it('refuses a label key that is no qualified name', () => {
+    for (const key of ['', 'bad key', '-zone', 'a/b/c', 'example.com/', 'Example.com/zone', 'x'.repeat(64)]) {
+      expect(matchesRequiredNodeAffinity(required({ matchExpressions: [{ key, operator: 'DoesNotExist' }] }), n)).toBe(false);
+    }
+    expect(matchesRequiredNodeAffinity(required({ matchExpressions: [{ key: 'example.com/Zone_1', operator: 'DoesNotExist' }] }), n)).toBe(true);
+  });
+  it('matchFields take exactly one value', () => {
+    expect(matchesRequiredNodeAffinity(required({ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['worker-1', 'worker-2'] }] }), n)).toBe(false);
+    expect(matchesRequiredNodeAffinity(required({ matchFields: [{ key: 'metadata.name', operator: 'NotIn', values: [] }] }), n)).toBe(false);
+    expect(matchesRequiredNodeAffinity(required({ matchFields: [{ key: 'metadata.name', operator: 'NotIn', values: ['worker-2'] }] }), n)).toBe(true);
+  });
+  it('matchFields read any other field as empty', () => {
+    expect(matchesRequiredNodeAffinity(required({ matchFields: [{ key: 'metadata.namespace', operator: 'NotIn', values: ['x'] }] }), n)).toBe(true);
+    expect(matchesRequiredNodeAffinity(required({ matchFields: [{ key: 'spec.unschedulable', operator: 'In', values: [''] }] }), n)).toBe(true);
+    expect(matchesRequiredNodeAffinity(required({ matchFields: [{ key: 'metadata.namespace', operator: 'In', values: ['x'] }] }), n)).toBe(false);
+    expect(matchesRequiredNodeAffinity(required({ matchFields: [{ key: 'metadata.name', operator: 'Exists' }] }), n)).toBe(false);
+  });
+  it('a malformed term fails alone; another term can still match', () => {
+    const affinity = required({ matchExpressions: [{ key: 'zone', operator: 'NotIn' }] }, { matchExpressions: [{ key: 'zone', operator: 'In', values: ['a'] }] });
+    expect(matchesRequiredNodeAffinity(affinity, n)).toBe(true);
+    expect(placementViolations({ affinity: required({ matchExpressions: [{ key: 'zone', operator: 'Exists', values: ['a'] }] }) }, n).map((v) => v.kind)).toEqual(['NodeAffinity']);
   });
 });
 

@@ -46,26 +46,30 @@ export function matchesNodeSelector(selector: Record<string, string> | undefined
 }
 
 /**
- * Kubernetes: k8s.io/component-helpers/scheduling/corev1/nodeaffinity — one requirement against a
- * label (or field) value; `undefined` means the node has no such label.
+ * Kubernetes: k8s.io/component-helpers/scheduling/corev1/nodeaffinity — one matchExpressions
+ * requirement against a label value; `undefined` means the node has no such label. A requirement
+ * that labels.NewRequirement refuses (a key that is no label key, a value that is no label value,
+ * In/NotIn without values, Exists/DoesNotExist with values, Gt/Lt without exactly one int64, an
+ * unknown operator) makes its term match no node, as the scheduler ignores the parse error.
  */
 export function matchesNodeSelectorRequirement(req: V1NodeSelectorRequirement, value: string | undefined): boolean {
   const values = req.values ?? [];
+  if (!isLabelKey(req.key) || !values.every(isLabelValue)) return false;
   switch (req.operator) {
     case 'In':
-      return value !== undefined && values.includes(value);
+      return values.length > 0 && value !== undefined && values.includes(value);
     case 'NotIn':
-      return value === undefined || !values.includes(value);
+      return values.length > 0 && (value === undefined || !values.includes(value));
     case 'Exists':
-      return value !== undefined;
+      return values.length === 0 && value !== undefined;
     case 'DoesNotExist':
-      return value === undefined;
+      return values.length === 0 && value === undefined;
     case 'Gt':
     case 'Lt': {
-      // Both sides must parse as integers and exactly one value is given.
+      // Both sides must parse as int64 (strconv.ParseInt) and exactly one value is given.
       if (value === undefined || values.length !== 1) return false;
-      const actual = parseInteger(value);
-      const wanted = parseInteger(values[0]!);
+      const actual = parseInt64(value);
+      const wanted = parseInt64(values[0]!);
       if (actual === undefined || wanted === undefined) return false;
       return req.operator === 'Gt' ? actual > wanted : actual < wanted;
     }
@@ -74,15 +78,50 @@ export function matchesNodeSelectorRequirement(req: V1NodeSelectorRequirement, v
   }
 }
 
-function parseInteger(s: string): bigint | undefined {
-  return /^[+-]?\d+$/.test(s) ? BigInt(s) : undefined;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** Go: strconv.ParseInt(s, 10, 64) — an optional sign, decimal digits, within int64. */
+function parseInt64(s: string): bigint | undefined {
+  if (!/^[+-]?\d+$/.test(s)) return undefined;
+  const n = BigInt(s);
+  return n >= INT64_MIN && n <= INT64_MAX ? n : undefined;
+}
+
+const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Kubernetes: apimachinery content.IsLabelKey — an optional DNS-subdomain prefix and `/`, then a name. */
+function isLabelKey(key: string): boolean {
+  const parts = key.split('/');
+  if (parts.length > 2) return false;
+  const name = parts.at(-1)!;
+  if (parts.length === 2 && !(parts[0]!.length <= 253 && DNS1123_SUBDOMAIN.test(parts[0]!))) return false;
+  return name.length <= 63 && LABEL_NAME.test(name);
+}
+
+/** Kubernetes: apimachinery content.IsLabelValue — empty, or a label name of at most 63 characters. */
+function isLabelValue(value: string): boolean {
+  return value === '' || (value.length <= 63 && LABEL_NAME.test(value));
+}
+
+/**
+ * Kubernetes: nodeaffinity's nodeSelectorRequirementsAsFieldSelector — a matchFields requirement
+ * is In or NotIn with exactly one value, compared with the node's fields, of which there is only
+ * `metadata.name` (any other key reads as ""). Keys and values are not validated here.
+ */
+function matchesNodeSelectorField(req: V1NodeSelectorRequirement, nodeName: string): boolean {
+  const values = req.values ?? [];
+  if ((req.operator !== 'In' && req.operator !== 'NotIn') || values.length !== 1) return false;
+  const field = req.key === 'metadata.name' ? nodeName : '';
+  return req.operator === 'In' ? field === values[0] : field !== values[0];
 }
 
 type NodeSelectorTerm = { matchExpressions?: V1NodeSelectorRequirement[]; matchFields?: V1NodeSelectorRequirement[] };
 
 /**
  * Kubernetes: a term's expressions and fields are ANDed; a term with neither matches nothing.
- * Only `metadata.name` is a supported field, with In/NotIn.
+ * A node without a name has no fields, and then matchFields (if they parse) are not checked.
  */
 export function matchesNodeSelectorTerm(term: NodeSelectorTerm, node: V1Node): boolean {
   const expressions = term.matchExpressions ?? [];
@@ -90,11 +129,12 @@ export function matchesNodeSelectorTerm(term: NodeSelectorTerm, node: V1Node): b
   if (expressions.length === 0 && fields.length === 0) return false;
   const labels = node.metadata?.labels ?? {};
   const labelOf = (key: string) => (Object.hasOwn(labels, key) ? labels[key] : undefined);
+  const name = node.metadata?.name ?? '';
   return (
     expressions.every((req) => matchesNodeSelectorRequirement(req, labelOf(req.key))) &&
-    fields.every(
-      (req) => req.key === 'metadata.name' && (req.operator === 'In' || req.operator === 'NotIn') && matchesNodeSelectorRequirement(req, node.metadata?.name),
-    )
+    (name === ''
+      ? fields.every((req) => (req.operator === 'In' || req.operator === 'NotIn') && req.values?.length === 1)
+      : fields.every((req) => matchesNodeSelectorField(req, name)))
   );
 }
 
