@@ -12,11 +12,13 @@
 #                                       etcd, kubectl); exits 1 if it is not complete yet
 #   hack/build-tools.sh --list          print the known tools and their versions
 #
-# Tools: kube-apiserver kube-controller-manager kubectl etcd helm kubeconform
+# Tools: kube-apiserver kube-controller-manager kubectl etcd helm kubeconform placement-oracle
 # Cache: ${VIRTFLEET_CACHE:-$HOME/.cache/virtfleet}/bin/<tool>-<version>/<tool>
 # VIRTFLEET_BUILD_JOBS sets go build -p (default 2). Go's build cache (GOCACHE)
 # makes a rebuild after deleting the cache dir take seconds.
 # Versions are the ones required in hack/tools/<wrapper>/go.mod; bump them there.
+# placement-oracle is this repo's own Go module (hack/placement-oracle): its version is
+# k8s.io/component-helpers' plus a hash of its sources, so an edit rebuilds it.
 # Paths go to stdout, progress to stderr, so `$(hack/build-tools.sh etcd)` works.
 set -euo pipefail
 
@@ -24,7 +26,7 @@ TOOLS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/tools" && pwd)"
 CACHE_DIR="${VIRTFLEET_CACHE:-$HOME/.cache/virtfleet}"
 BIN_DIR="${CACHE_DIR}/bin"
 DEFAULT_TOOLS=(kube-apiserver etcd kubectl)
-ALL_TOOLS=(kube-apiserver kube-controller-manager kubectl etcd helm kubeconform)
+ALL_TOOLS=(kube-apiserver kube-controller-manager kubectl etcd helm kubeconform placement-oracle)
 
 # Build with the installed Go only (never fetch a toolchain), ignore any go.work,
 # and link statically like the upstream release builds.
@@ -47,6 +49,7 @@ spec() {
     etcd) echo "etcd go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3" ;;
     helm) echo "helm helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm" ;;
     kubeconform) echo "kubeconform github.com/yannh/kubeconform github.com/yannh/kubeconform/cmd/kubeconform" ;;
+    placement-oracle) echo "../placement-oracle k8s.io/component-helpers ." ;;
     *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]})" ;;
   esac
 }
@@ -64,6 +67,10 @@ required_version() {
 version_of() { # tool -> version with the leading v, e.g. v1.35.4
   local dir mod _pkg
   read -r dir mod _pkg <<<"$(spec "$1")"
+  if [[ "$1" == placement-oracle ]]; then
+    echo "$(required_version "$dir" "$mod")-$(cat "${TOOLS_DIR}/${dir}"/{go.mod,go.sum,main.go} | sha256sum | cut -c1-12)"
+    return
+  fi
   required_version "$dir" "$mod"
 }
 
