@@ -12,7 +12,7 @@ const common = {
 
 export default {
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/controller/**/*.test.ts', '<rootDir>/sim/**/*.test.ts'] },
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/controller/**/*.test.ts', '<rootDir>/sim/**/*.test.ts', '<rootDir>/argocd/**/*.test.ts'] },
     {
       ...common,
       displayName: 'integration',
