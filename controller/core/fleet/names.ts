@@ -38,6 +38,23 @@ export function lowestFreeIndexes(taken: Iterable<number>, count: number): numbe
   return free;
 }
 
+/** How far past the names a fleet needs it looks for names held by others. */
+const MAX_HELD_SCAN = 1000;
+
+/**
+ * The indexes among a fleet's lowest names that objects it does not own hold (invariant 4):
+ * scanning upward from 0 until `needed` indexes are free or the fleet's own. New VMs skip them, so
+ * such an object is never adopted, patched or deleted.
+ */
+export function indexesHeldByOthers(fleet: string, needed: number, heldByOther: (name: string) => boolean): number[] {
+  const held: number[] = [];
+  for (let i = 0, usable = 0; usable < needed && held.length < MAX_HELD_SCAN; i++) {
+    if (heldByOther(vmName(fleet, i))) held.push(i);
+    else usable++;
+  }
+  return held;
+}
+
 /** The labels VirtFleet sets on a child VM (on top of the template's, which they override). */
 export function childLabels(fleet: string, index: number, revision: string): Record<string, string> {
   return { [FLEET_LABEL]: fleet, [REVISION_LABEL]: revision, [INDEX_LABEL]: String(index) };

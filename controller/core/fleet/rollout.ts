@@ -110,6 +110,11 @@ export interface PlanInput {
   now: number;
   /** Every VM the fleet owns, including those being deleted. */
   vms: readonly ObservedVM[];
+  /**
+   * Indexes whose names are held by objects the fleet does not own (invariant 4): never created,
+   * patched or deleted, so new VMs take the next free indexes instead.
+   */
+  taken?: readonly number[];
   /** The disruption window is open (default true): restarts and recreates may happen. */
   restartsAllowed?: boolean;
 }
@@ -246,7 +251,7 @@ export function planRollout(input: PlanInput): Plan {
   const surge = rolling && windowOpen && candidates.length > 0 ? Math.min(maxSurge, candidates.length) : 0;
   const toCreate = Math.max(0, replicas + (canRoll ? surge : 0) - vms.length);
   const scaleUp = Math.max(0, replicas - vms.length);
-  lowestFreeIndexes(vms.map((vm) => vm.index), toCreate).forEach((index, i) => {
+  lowestFreeIndexes([...vms.map((vm) => vm.index), ...(input.taken ?? [])], toCreate).forEach((index, i) => {
     const reason: CreateReason = i < scaleUp ? 'ScaleUp' : 'Surge';
     act({ type: 'Create', index, name: vmName(fleet, index), reason, message: reason === 'ScaleUp' ? `scale up to ${replicas}` : `surge VM for the rollout to ${updateRevision}` });
   });
