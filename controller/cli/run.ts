@@ -32,8 +32,15 @@ function positiveInteger(flag: string, value: string): number {
   return n;
 }
 
-/** Starts the controller with the flags; returns it and its request counts by HTTP verb. */
-export async function startController(kc: KubeConfig, flags: RunFlags): Promise<{ manager: FleetManager; requests: Record<string, number> }> {
+/**
+ * Starts the controller with the flags; returns it and its request counts by HTTP verb.
+ * `onLeadershipLost` is called (with the counts) when a leader loses its Lease.
+ */
+export async function startController(
+  kc: KubeConfig,
+  flags: RunFlags,
+  onLeadershipLost?: (reason: string, requests: Record<string, number>) => void,
+): Promise<{ manager: FleetManager; requests: Record<string, number> }> {
   const requests: Record<string, number> = {};
   const manager = new FleetManager({
     kubeConfig: kc,
@@ -55,6 +62,7 @@ export async function startController(kc: KubeConfig, flags: RunFlags): Promise<
         }
       : {}),
     onRequest: (method) => void (requests[method] = (requests[method] ?? 0) + 1),
+    ...(onLeadershipLost ? { onLeadershipLost: (reason: string) => onLeadershipLost(reason, requests) } : {}),
   });
   await manager.start();
   return { manager, requests };
@@ -69,7 +77,13 @@ export async function run(flags: RunFlags): Promise<void> {
   }
   const kc = new KubeConfig();
   kc.loadFromFile(path);
-  const { manager, requests } = await startController(kc, flags);
+  // A leader that lost its Lease exits with code 1 on purpose, as controller-runtime does ("leader
+  // election lost"): its client is already fenced, and the Deployment restarts the pod, which
+  // campaigns afresh. (Writes to a pipe or file are synchronous on Linux, so the line is out.)
+  const { manager, requests } = await startController(kc, flags, (reason, counts) => {
+    console.error(JSON.stringify({ level: 'error', time: new Date().toISOString(), msg: 'stopped: leader election lost', reason, exitCode: 1, requests: counts }));
+    process.exit(1);
+  });
   await untilSignalled();
   await manager.stop();
   console.log(JSON.stringify({ level: 'info', time: new Date().toISOString(), msg: 'stopped', identity: manager.identity, requests }));

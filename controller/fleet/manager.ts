@@ -13,7 +13,7 @@ import { Controller, controllerOwnerKey } from '../runtime/controller.ts';
 import { Expectations } from '../runtime/expectations.ts';
 import { Informer } from '../runtime/informer.ts';
 import { keyOf } from '../runtime/keys.ts';
-import { LeaderElector } from '../runtime/leader-election.ts';
+import { LeaderElector, LeadershipLost } from '../runtime/leader-election.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { EventRecorder } from './events.ts';
 import { FleetReconciler, type GoldenImage, type VMFleet } from './reconciler.ts';
@@ -49,6 +49,12 @@ export interface FleetManagerOptions {
   migrationBackoff?: Backoff;
   /** Called for every request the controller makes (not the leader election's). */
   onRequest?: (method: string, path: string) => void;
+  /**
+   * Called at once when leadership is lost (not on stop()), after the controller's client has been
+   * fenced so that no further request goes out. Losing leadership is final: the manager does not
+   * campaign again. `virtfleet run` exits with code 1 here, as controller-runtime does.
+   */
+  onLeadershipLost?: (reason: string) => void;
 }
 
 export const DEFAULT_LEASE_NAME = 'virtfleet-controller';
@@ -88,21 +94,45 @@ export class FleetManager {
       this.log.info('reconciling fleets', { identity: this.identity, namespace: this.o.namespace ?? '*' });
       return;
     }
-    // A separate client, so the controller's request count excludes lease renewals.
-    this.elector = new LeaderElector(new KubeClient(this.o.kubeConfig, { qps: 0 }), { name: DEFAULT_LEASE_NAME, ...le, identity: this.identity });
-    this.running = this.elector.run(async (lost) => {
+    // A separate client, so the controller's request count excludes lease renewals, and so the
+    // fence on the controller's client leaves the elector alone.
+    this.elector = new LeaderElector(new KubeClient(this.o.kubeConfig, { qps: 0 }), { name: DEFAULT_LEASE_NAME, ...le, identity: this.identity, log: this.log });
+    this.running = this.elector.run(async (ended) => {
+      // Lost leadership fences the client synchronously, before anything else runs, so not one
+      // more write goes out, not even from a reconcile in flight.
+      const onEnded = () => {
+        if (!(ended.reason instanceof LeadershipLost)) return;
+        this.client.http.fence(ended.reason.message);
+        this.log.error('leadership lost', { identity: this.identity, reason: ended.reason.why });
+        this.o.onLeadershipLost?.(ended.reason.why);
+      };
+      if (ended.aborted) return onEnded();
+      ended.addEventListener('abort', onEnded, { once: true });
+      const over = new Promise<void>((resolve) => ended.addEventListener('abort', () => resolve(), { once: true }));
       this.log.info('became leader', { identity: this.identity });
       const controller = this.build();
       this.controller = controller;
-      await controller.start();
-      if (!lost.aborted) await new Promise<void>((resolve) => lost.addEventListener('abort', () => resolve(), { once: true }));
+      // Leadership may end while the caches still sync (a fenced client never lists them).
+      let started = false;
+      const starting = controller.start().then(
+        () => void (started = true),
+        (err: unknown) => this.log.error('controller did not start', { identity: this.identity, error: String(err) }),
+      );
+      await over;
       this.log.info('leadership ended', { identity: this.identity });
+      if (!started) {
+        await controller.stop(); // ends the wait for the caches
+        await starting;
+      }
       await controller.stop();
       this.controller = undefined;
-    });
+    }).then(() => undefined);
   }
 
-  /** Graceful shutdown: reconciles in flight finish, informers stop, the lease is released. */
+  /**
+   * Graceful shutdown: reconciles in flight finish, informers stop, the lease is released. After
+   * a lost leadership it waits for the controller to wind down (its requests refused by the fence).
+   */
   async stop(): Promise<void> {
     if (this.elector) {
       this.elector.stop();

@@ -1,9 +1,9 @@
 // Typed verbs over KubeHttp: get, list, create, server-side apply, merge patch, replace, delete.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { ApiError, KubeHttp, type KubeHttpOptions } from './http.ts';
+import { ApiError, FencedError, KubeHttp, type KubeHttpOptions, type RequestOptions } from './http.ts';
 import { apiVersionOf, pathOf, type Resource } from './resources.ts';
 
-export { ApiError };
+export { ApiError, FencedError, type RequestOptions };
 
 /** Any Kubernetes object: client-node's and KubeVirt's generated types both fit. */
 export interface ObjectLike {
@@ -31,9 +31,9 @@ export class KubeClient {
     this.http = new KubeHttp(kc, options);
   }
 
-  async get<T extends ObjectLike>(res: Resource, ref: ObjectRef): Promise<T | undefined> {
+  async get<T extends ObjectLike>(res: Resource, ref: ObjectRef, options?: RequestOptions): Promise<T | undefined> {
     try {
-      return await this.http.request<T>('GET', pathOf(res, ref.namespace, ref.name));
+      return await this.http.request<T>('GET', pathOf(res, ref.namespace, ref.name), undefined, undefined, options);
     } catch (err) {
       if (err instanceof ApiError && err.notFound) return undefined;
       throw err;
@@ -45,8 +45,8 @@ export class KubeClient {
     return this.http.request('GET', pathOf(res, options.namespace) + query);
   }
 
-  create<T extends ObjectLike>(res: Resource, obj: T): Promise<T> {
-    return this.http.request('POST', pathOf(res, obj.metadata?.namespace), { apiVersion: apiVersionOf(res), kind: res.kind, ...obj });
+  create<T extends ObjectLike>(res: Resource, obj: T, options?: RequestOptions): Promise<T> {
+    return this.http.request('POST', pathOf(res, obj.metadata?.namespace), { apiVersion: apiVersionOf(res), kind: res.kind, ...obj }, undefined, options);
   }
 
   /** Server-side apply: the field manager owns exactly the fields it sends. */
@@ -66,8 +66,8 @@ export class KubeClient {
     return this.http.request('PATCH', pathOf(res, ref.namespace, ref.name, subresource), ops, 'application/json-patch+json');
   }
 
-  replace<T extends ObjectLike>(res: Resource, obj: T, subresource?: string): Promise<T> {
-    return this.http.request('PUT', pathOf(res, obj.metadata?.namespace, obj.metadata?.name, subresource), { apiVersion: apiVersionOf(res), kind: res.kind, ...obj });
+  replace<T extends ObjectLike>(res: Resource, obj: T, subresource?: string, options?: RequestOptions): Promise<T> {
+    return this.http.request('PUT', pathOf(res, obj.metadata?.namespace, obj.metadata?.name, subresource), { apiVersion: apiVersionOf(res), kind: res.kind, ...obj }, undefined, options);
   }
 
   /** Deletes the object; false when it was already gone. A uid precondition guards against deleting a successor. */

@@ -1,7 +1,10 @@
 // The one place that speaks HTTP to the API server: keep-alive connections, client-side QPS and
-// burst, a timeout on every request, and errors that carry the API server's Status. Watches are
-// left to client-node's ListWatch (runtime/informer.ts).
-import { Agent, request, type RequestOptions } from 'node:https';
+// burst, a timeout on every request (and an optional deadline or AbortSignal per request), a fence
+// that refuses every further request once the process must stop writing (lost leadership), and
+// errors that carry the API server's Status. Watches are left to client-node's ListWatch
+// (runtime/informer.ts).
+import type { ClientRequest } from 'node:http';
+import { Agent, request, type RequestOptions as HttpsRequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { TokenBucket } from './rate-limiter.ts';
 
@@ -13,6 +16,23 @@ export interface KubeHttpOptions {
   maxSockets?: number;
   /** Counts every request by verb, for benchmarks and the zero-writes-at-rest tests. */
   onRequest?: (method: string, path: string) => void;
+}
+
+/** Per-request options: a deadline shorter than the client's timeout, or a caller's abort. */
+export interface RequestOptions {
+  /** The whole request (rate-limiter wait included) must finish within this many ms. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** Refused without being sent: the client was fenced (see KubeHttp.fence). */
+export class FencedError extends Error {
+  readonly fenceReason: string;
+
+  constructor(method: string, path: string, reason: string) {
+    super(`${method} ${path}: not sent, the client is fenced: ${reason}`);
+    this.fenceReason = reason;
+  }
 }
 
 export class ApiError extends Error {
@@ -55,10 +75,12 @@ export class ApiError extends Error {
 
 export class KubeHttp {
   private readonly server: URL;
-  private readonly base: Promise<RequestOptions>;
+  private readonly base: Promise<HttpsRequestOptions>;
   private readonly limiter: TokenBucket;
   private readonly timeoutMs: number;
   private readonly onRequest?: (method: string, path: string) => void;
+  private fenced: string | undefined;
+  private readonly inFlight = new Set<ClientRequest>();
 
   constructor(kc: KubeConfig, options: KubeHttpOptions = {}) {
     const cluster = kc.getCurrentCluster();
@@ -69,18 +91,55 @@ export class KubeHttp {
     this.onRequest = options.onRequest;
     const agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 32 });
     this.base = (async () => {
-      const opts: RequestOptions = { agent };
+      const opts: HttpsRequestOptions = { agent };
       await kc.applyToHTTPSOptions(opts);
       return opts;
     })();
   }
 
-  async request<T = unknown>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+  /**
+   * Refuses every request from now on, for good: those not yet sent (waiting for the rate limiter
+   * or not begun) reject with a FencedError and are never sent, and those in flight are aborted.
+   * Used when leadership is lost, so that no reconcile in flight writes after it.
+   */
+  fence(reason: string): void {
+    if (this.fenced !== undefined) return;
+    this.fenced = reason;
+    for (const req of this.inFlight) req.destroy(new Error(`${req.method} ${req.path}: aborted, the client is fenced: ${reason}`));
+    this.inFlight.clear();
+  }
+
+  /** Why the client was fenced, or undefined while it is not. */
+  get fenceReason(): string | undefined {
+    return this.fenced;
+  }
+
+  async request<T = unknown>(method: string, path: string, body?: unknown, contentType = 'application/json', options: RequestOptions = {}): Promise<T> {
+    const started = Date.now();
+    const { timeoutMs, signal } = options;
+    const refusal = (): Error | undefined => {
+      if (this.fenced !== undefined) return new FencedError(method, path, this.fenced);
+      if (signal?.aborted) return new Error(`${method} ${path}: aborted before it was sent: ${String(signal.reason)}`);
+      if (timeoutMs !== undefined && Date.now() - started >= timeoutMs) return new Error(`${method} ${path}: not sent, its deadline of ${timeoutMs} ms passed`);
+      return undefined;
+    };
+    const early = refusal();
+    if (early) throw early;
     await this.limiter.take();
-    this.onRequest?.(method, path);
     const base = await this.base;
+    // Checked again after every await, right before sending: nothing goes out once fenced.
+    const late = refusal();
+    if (late) throw late;
+    this.onRequest?.(method, path);
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
     return new Promise<T>((resolve, reject) => {
+      let deadline: NodeJS.Timeout | undefined;
+      const onAbort = () => req.destroy(new Error(`${method} ${path}: aborted: ${String(signal?.reason)}`));
+      const settle = () => {
+        clearTimeout(deadline);
+        signal?.removeEventListener('abort', onAbort);
+        this.inFlight.delete(req);
+      };
       const req = request(
         {
           ...base,
@@ -100,6 +159,7 @@ export class KubeHttp {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
+            settle();
             const text = Buffer.concat(chunks).toString('utf8');
             let parsed: unknown = text;
             try {
@@ -112,11 +172,23 @@ export class KubeHttp {
             const s = (parsed ?? {}) as { reason?: string; message?: string };
             reject(new ApiError(status, s.reason ?? '', `${method} ${path}: ${status} ${s.message ?? text.slice(0, 300)}`, parsed));
           });
-          res.on('error', reject);
+          res.on('error', (err) => {
+            settle();
+            reject(err);
+          });
         },
       );
+      this.inFlight.add(req);
+      if (timeoutMs !== undefined) {
+        const left = Math.max(0, timeoutMs - (Date.now() - started));
+        deadline = setTimeout(() => req.destroy(new Error(`${method} ${path}: no answer within its deadline of ${timeoutMs} ms`)), left);
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
       req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer within ${this.timeoutMs} ms`)));
-      req.on('error', reject);
+      req.on('error', (err) => {
+        settle();
+        reject(err);
+      });
       req.end(payload);
     });
   }

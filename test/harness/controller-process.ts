@@ -1,5 +1,6 @@
 // The controller as users run it: `virtfleet run` in its own process, so tests can SIGKILL it
-// or run two of them side by side. Its JSON log lines are kept for assertions.
+// or run two of them side by side. Its JSON log lines (stdout and stderr) are kept for
+// assertions, and how and when it exited.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO_ROOT } from './paths.ts';
@@ -7,6 +8,8 @@ import { REPO_ROOT } from './paths.ts';
 export interface ControllerProcess {
   child: ChildProcess;
   lines: Record<string, unknown>[];
+  /** Settles when the process has exited: its code (null when a signal ended it) and when. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
   /** Whether it logged that it became the leader. */
   led(): boolean;
   kill(signal: NodeJS.Signals): Promise<void>;
@@ -19,24 +22,30 @@ export function startControllerProcess(namespace: string, extraArgs: string[] = 
   const child = spawn(process.execPath, [join(REPO_ROOT, 'controller', 'cli', 'main.ts'), 'run', '--kubeconfig', kubeconfig, '-n', namespace, '--qps', '100', '--burst', '200',
     '--leader-elect', '--lease-duration', '2s', '--renew-deadline', '1500ms', '--retry-period', '200ms', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
-  let buffer = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buffer += d.toString();
-    const parts = buffer.split('\n');
-    buffer = parts.pop()!;
-    for (const l of parts) {
-      try {
-        lines.push(JSON.parse(l) as Record<string, unknown>);
-      } catch {
-        lines.push({ msg: l });
+  const collect = (stream: NodeJS.ReadableStream, echo: boolean) => {
+    let buffer = '';
+    stream.on('data', (d: Buffer) => {
+      if (echo) process.stderr.write(`controller ${child.pid}: ${d.toString()}`);
+      buffer += d.toString();
+      const parts = buffer.split('\n');
+      buffer = parts.pop()!;
+      for (const l of parts) {
+        try {
+          lines.push(JSON.parse(l) as Record<string, unknown>);
+        } catch {
+          lines.push({ msg: l });
+        }
       }
-    }
-  });
-  child.stderr!.on('data', (d: Buffer) => process.stderr.write(`controller ${child.pid}: ${d.toString()}`));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    });
+  };
+  collect(child.stdout!, false);
+  collect(child.stderr!, true);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })));
   return {
     child,
     lines,
+    exited,
     led: () => lines.some((l) => l.msg === 'became leader'),
     kill: async (signal) => {
       child.kill(signal);
