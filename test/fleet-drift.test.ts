@@ -314,7 +314,7 @@ it('a controller restart in the middle of a repair duplicates no migration (inva
     await waitFor('a migration in flight', async () => migrations.inFlight().some((r) => r.fleet === 'restarted'), 20_000, 50);
     // The controller goes away mid-repair and a new one (fresh caches, no memory) takes over.
     await c.manager.stop();
-    const successor = new FleetManager({ kubeConfig: kubeConfig(), namespace: c.namespace, qps: 0, migrationBudget: BUDGET, log: { info: () => undefined, error: () => undefined } });
+    const successor = new FleetManager({ kubeConfig: kubeConfig(), namespace: c.namespace, qps: 0, migrationBudget: BUDGET, migrationBudgetScope: 'namespace', log: { info: () => undefined, error: () => undefined } });
     await successor.start();
     cleanups.push(async () => {
       await successor.stop();

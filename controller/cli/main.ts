@@ -40,6 +40,7 @@ program
   .option('--renew-deadline <duration>', 'leader election renew deadline', RUN_DEFAULTS.renewDeadline)
   .option('--retry-period <duration>', 'leader election retry period', RUN_DEFAULTS.retryPeriod)
   .option('--migration-budget <n>', 'most live migrations in flight in the cluster at once, anyone\'s counted (KubeVirt\'s parallelMigrationsPerCluster)', RUN_DEFAULTS.migrationBudget)
+  .option('--migration-budget-scope <scope>', 'whose migrations count against the budget: cluster (every namespace, whatever -n says) or namespace (only those of -n)', RUN_DEFAULTS.migrationBudgetScope)
   .option('--migration-backoff <duration>', 'delay before retrying a VM\'s failed migration, doubled after each further failure', RUN_DEFAULTS.migrationBackoff)
   .option('--migration-backoff-max <duration>', 'longest delay between retries of a VM\'s migration', RUN_DEFAULTS.migrationBackoffMax)
   .action(async (opts: RunFlags) => (await import('./run.ts')).run(opts));

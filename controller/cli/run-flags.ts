@@ -13,8 +13,9 @@ export interface RunFlags {
   renewDeadline: string;
   retryPeriod: string;
   migrationBudget: string;
+  migrationBudgetScope: string;
   migrationBackoff: string;
   migrationBackoffMax: string;
 }
 
-export const RUN_DEFAULTS = { qps: '50', burst: '100', workers: '4', resync: '10m', leaderElect: false, leaseDuration: '15s', renewDeadline: '10s', retryPeriod: '2s', migrationBudget: '5', migrationBackoff: '10s', migrationBackoffMax: '5m' } satisfies RunFlags;
+export const RUN_DEFAULTS = { qps: '50', burst: '100', workers: '4', resync: '10m', leaderElect: false, leaseDuration: '15s', renewDeadline: '10s', retryPeriod: '2s', migrationBudget: '5', migrationBudgetScope: 'cluster', migrationBackoff: '10s', migrationBackoffMax: '5m' } satisfies RunFlags;

@@ -32,6 +32,12 @@ function positiveInteger(flag: string, value: string): number {
   return n;
 }
 
+function budgetScope(value: string, namespace: string | undefined): 'cluster' | 'namespace' {
+  if (value !== 'cluster' && value !== 'namespace') throw new Error(`--migration-budget-scope must be cluster or namespace, not "${value}"`);
+  if (value === 'namespace' && !namespace) throw new Error('--migration-budget-scope namespace needs -n <namespace>');
+  return value;
+}
+
 /**
  * Starts the controller with the flags; returns it and its request counts by HTTP verb.
  * `onLeadershipLost` is called (with the counts) when a leader loses its Lease.
@@ -50,6 +56,7 @@ export async function startController(
     workers: Number(flags.workers),
     resyncMs: parseDuration(flags.resync),
     migrationBudget: positiveInteger('--migration-budget', flags.migrationBudget),
+    migrationBudgetScope: budgetScope(flags.migrationBudgetScope, flags.namespace),
     migrationBackoff: { baseMs: parseDuration(flags.migrationBackoff), maxMs: parseDuration(flags.migrationBackoffMax) },
     ...(flags.leaderElect
       ? {

@@ -1,8 +1,9 @@
 // Drift repair for the fleet reconciler: observes drift from the caches, plans remedies with the
 // pure core (core/fleet/drift.ts, migration.ts, rebalance.ts), and carries out migrations,
 // aborts and reverts, keeps each VM's drift annotation current, and records Events. It holds the
-// little memory a level-triggered loop needs beyond the caches: aborted migrations (for backoff),
-// reverts made, outcomes told, and when migrations were seen.
+// little memory a level-triggered loop needs beyond the caches (aborted and refused migrations for
+// backoff, reverts made, outcomes told, when migrations were seen), kept per fleet and pruned
+// against the caches on every reconcile of the fleet.
 import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import { desiredVM, FLEET_API_VERSION, FLEET_KIND, type FleetRef } from '../core/fleet/desired.ts';
 import type { ResolvedImage } from '../core/fleet/image.ts';
@@ -13,15 +14,29 @@ import { ApiError, type KubeClient } from '../kube/client.ts';
 import { placementOf } from '../core/placement.ts';
 import { RESOURCES } from '../kube/resources.ts';
 import type { Logger } from '../runtime/logger.ts';
+import { OwnerMemory } from '../runtime/owner-memory.ts';
 import { inParallel } from '../runtime/parallel.ts';
 import { driftSummary, driftView, type DriftView } from './drift-view.ts';
 import { listNames, type EventRecorder, type InvolvedObject } from './events.ts';
 import type { FleetCaches, VMFleet } from './reconciler.ts';
 import { DRIFT_ANNOTATION, driftAnnotation, migrationObject, migrationsByVmi, type MigrationBudget } from './remediation.ts';
 import type { DriftSummary } from './status.ts';
+import { applyVM } from './vm-writes.ts';
 
 /** How long finished migrations are remembered (aborts for backoff, outcomes told, times seen). */
 const MEMORY_MS = 60 * 60_000;
+/** How long a migration this process created is remembered before the cache shows it. */
+const UNSEEN_MS = 60_000;
+/** Refused creates of a VM's migration after which the fleet reports Stalled (it keeps trying, at the capped backoff). */
+export const MAX_MIGRATION_REFUSALS = 5;
+
+/** Consecutive refusals of a VM's migrations by the API server (admission), for one VMI and fleet generation. */
+interface Refusals {
+  count: number;
+  vmiUid: string;
+  generation: number;
+  message: string;
+}
 
 export interface Remediation {
   plan: RemediationPlan;
@@ -32,6 +47,8 @@ export interface Remediation {
    * maxConcurrent, whose migrations' events would bring the fleet back: look again soon.
    */
   pollBudget: boolean;
+  /** VMs whose migrations the API server refused MAX_MIGRATION_REFUSALS times in a row, with the last refusal. */
+  refused?: { vms: string[]; message: string };
 }
 
 export interface DriftRepairOptions {
@@ -41,10 +58,17 @@ export interface DriftRepairOptions {
   log: Logger;
   /** The cluster-wide migration budget, shared with every other fleet's reconciles. */
   budget: MigrationBudget;
-  /** The field manager a revert applies with (the reconciler's). */
-  fieldManager: string;
   backoff?: Backoff;
   now?: () => number;
+}
+
+/**
+ * The API server's reason for refusing a create, without the object's name it starts with
+ * (`<resource> "<name>" is forbidden: …`): each attempt has its own name, and a reason that stays
+ * the same across attempts makes one correlated Event and one status message, not one per try.
+ */
+export function refusalReason(message: string): string {
+  return message.replace(/^\S+ "[^"]*" is (forbidden|invalid): /, '');
 }
 
 export function fleetRef(fleet: VMFleet): FleetRef {
@@ -52,25 +76,43 @@ export function fleetRef(fleet: VMFleet): FleetRef {
 }
 
 export class DriftRepair {
-  /** VM key → migrations of ours this controller aborted, for backoff once the cache drops them. */
-  private readonly aborted = new Map<string, ObservedMigration[]>();
-  /** VM key → the resourceVersion our revert left it at: a drift still there then is not ours to fix. */
-  private readonly reverted = new Map<string, string>();
-  /** Finished migrations of ours whose outcome was verified and told (ns/name → when). */
-  private readonly reported = new Map<string, number>();
-  /** Ours that succeeded yet left the VM drifting when it landed (ns/name → when): failures for backoff. */
-  private readonly misplaced = new Map<string, number>();
+  // Each keyed by fleet key, then by VM or migration name.
+  /** VM → migrations of ours aborted or refused, for backoff once (or as long as) the cache does not show them. */
+  private readonly aborted = new OwnerMemory<ObservedMigration[]>();
+  /** VM → the resourceVersion our revert left it at: a drift still there then is not ours to fix. */
+  private readonly reverted = new OwnerMemory<string>();
+  /** VM → consecutive refusals of its migrations. */
+  private readonly refusals = new OwnerMemory<Refusals>();
+  /** Finished migrations of ours whose outcome was verified and told (name → when). */
+  private readonly reported = new OwnerMemory<number>();
+  /** Ours that succeeded yet left the VM drifting when it landed (name → when): failures for backoff. */
+  private readonly misplaced = new OwnerMemory<number>();
   /**
-   * When this process created a migration or first saw it finished (ns/name → epoch ms): API
+   * When this process created a migration or first saw it finished (name → epoch ms): API
    * timestamps have one-second precision, too coarse for timeouts and backoff.
    */
-  private readonly seen = new Map<string, { since: number; createdAt?: number; finishedAt?: number }>();
+  private readonly seen = new OwnerMemory<{ since: number; createdAt?: number; finishedAt?: number }>();
   private readonly startedAt: number;
   private readonly o: Required<DriftRepairOptions>;
 
   constructor(options: DriftRepairOptions) {
     this.o = { now: Date.now, backoff: DEFAULT_BACKOFF, ...options };
     this.startedAt = this.o.now();
+  }
+
+  /** The fleet is gone: so is everything remembered about its VMs and migrations. */
+  forget(key: string): void {
+    for (const m of this.memories()) m.forget(key);
+  }
+
+  /** Entries remembered, by memory, over all fleets (bounded by the live objects). */
+  memorySizes(): Record<string, number> {
+    const { aborted, reverted, refusals, reported, misplaced, seen } = this;
+    return Object.fromEntries(Object.entries({ aborted, reverted, refusals, reported, misplaced, seen }).map(([k, m]) => [k, m.size]));
+  }
+
+  private memories(): OwnerMemory<unknown>[] {
+    return [this.aborted, this.reverted, this.refusals, this.reported, this.misplaced, this.seen] as OwnerMemory<unknown>[];
   }
 
   /** Reserves cluster budget for the plan's new migrations; call before the first await. */
@@ -86,27 +128,22 @@ export class DriftRepair {
     const ns = ref.namespace;
     const pending = this.o.budget.pendingOf(key);
     const remembered = new Map<string, ObservedMigration[]>();
-    for (const [vmKey, list] of this.aborted) {
-      const fresh = list.filter((m) => now - (m.finishedAt ?? m.createdAt) < MEMORY_MS);
-      if (fresh.length === 0) this.aborted.delete(vmKey);
-      else this.aborted.set(vmKey, fresh);
-    }
     const byName = new Map(vms.map((vm) => [vm.metadata!.name!, vm]));
+    const cachedMigrations = this.o.caches.migrations.list(ns);
+    const cachedNames = new Set(cachedMigrations.map((m) => m.metadata!.name!));
+    this.prune(key, fleet, byName, cachedNames, now);
     for (const name of byName.keys()) {
-      const list = [...(pending.get(name) ?? []), ...(this.aborted.get(`${ns}/${name}`) ?? [])];
+      const list = [...(pending.get(name) ?? []), ...(this.aborted.get(key, name) ?? [])];
       if (list.length > 0) remembered.set(name, list);
     }
-    const cachedMigrations = this.o.caches.migrations.list(ns);
     // Finish times are taken from migrations seen in flight here, so older ones keep the API's.
-    const cachedNames = new Set<string>();
     for (const m of cachedMigrations) {
-      const k = `${ns}/${m.metadata!.name}`;
-      cachedNames.add(k);
-      const t = this.seen.get(k);
-      if (!MIGRATION_FINAL_PHASES.includes(m.status?.phase ?? '')) this.seen.set(k, t ?? { since: now });
-      else if (t && t.finishedAt === undefined) this.seen.set(k, { ...t, finishedAt: now });
+      const name = m.metadata!.name!;
+      const t = this.seen.get(key, name);
+      if (!MIGRATION_FINAL_PHASES.includes(m.status?.phase ?? '')) {
+        if (!t && byName.has(m.spec?.vmiName ?? '')) this.seen.set(key, name, { since: now });
+      } else if (t && t.finishedAt === undefined) this.seen.set(key, name, { ...t, finishedAt: now });
     }
-    for (const [k, t] of this.seen) if (k.startsWith(`${ns}/`) && !cachedNames.has(k) && now - t.since > MEMORY_MS) this.seen.delete(k);
     const view = driftView({
       fleet: ref,
       templatePlacement: placementOf((fleet.spec.template as { spec?: { template?: { spec?: object } } }).spec?.template?.spec),
@@ -117,27 +154,59 @@ export class DriftRepair {
       node: (name) => this.o.caches.nodes.get(name),
       nodes: this.o.caches.nodes.list(),
       migrations: migrationsByVmi(cachedMigrations),
-      seen: (name) => this.seen.get(`${ns}/${name}`),
+      seen: (name) => this.seen.get(key, name),
       remembered,
-      misplaced: new Set([...this.misplaced.keys()].filter((k) => k.startsWith(`${ns}/`)).map((k) => k.slice(ns.length + 1))),
+      misplaced: new Set(this.misplaced.entries(key).map(([name]) => name)),
       desired: (index) => desiredVM({ fleet: ref, spec: fleet.spec, image, index, revision }),
       now,
     });
     const spec = remediationSpecOf(fleet.spec);
     const plan = planRemediation({ fleet: ref.name, spec, backoff: this.o.backoff, restartsAllowed, clusterSlots: this.o.budget.available(now), now, vms: view.vms });
     // A revert that left the VM as it was (fields added by hand, which apply cannot remove) is not retried.
-    plan.actions = plan.actions.filter((a) => a.type !== 'Revert' || this.reverted.get(`${ns}/${a.vm}`) !== byName.get(a.vm)?.metadata?.resourceVersion);
-    for (const vm of view.vms) if (!vm.drift.some((d) => d.kind === 'manualEdit')) this.reverted.delete(`${ns}/${vm.name}`);
+    plan.actions = plan.actions.filter((a) => a.type !== 'Revert' || this.reverted.get(key, a.vm) !== byName.get(a.vm)?.metadata?.resourceVersion);
+    for (const vm of view.vms) if (!vm.drift.some((d) => d.kind === 'manualEdit')) this.reverted.delete(key, vm.name);
+    const given = this.refusedTooOften(key);
     const started = plan.actions.filter((a) => a.type === 'Migrate').length;
     const pollBudget = plan.waitingForBudget > 0 && plan.migrating.length + started < spec.maxConcurrent;
-    return { plan, view, drift: driftSummary(view, plan, restartsAllowed), pollBudget };
+    const refused = given.size > 0 ? { vms: [...given.keys()].sort(), message: [...given.values()][0]! } : undefined;
+    return { plan, view, drift: driftSummary(view, plan, restartsAllowed), pollBudget, ...(refused ? { refused } : {}) };
+  }
+
+  /** VMs whose migrations were refused MAX_MIGRATION_REFUSALS times in a row for the current VMI and generation, with the last refusal. */
+  private refusedTooOften(key: string): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const [vm, r] of this.refusals.entries(key)) if (r.count >= MAX_MIGRATION_REFUSALS) out.set(vm, r.message);
+    return out;
+  }
+
+  /**
+   * Keeps only what the caches still justify: entries of VMs the fleet still has, of migrations
+   * the cache still shows (or that this process created moments ago), and refusals for the VMI and
+   * fleet generation they were made against.
+   */
+  private prune(key: string, fleet: VMFleet, vms: ReadonlyMap<string, V1VirtualMachine>, migrations: ReadonlySet<string>, now: number): void {
+    const ns = fleet.metadata!.namespace!;
+    const generation = fleet.metadata?.generation ?? 0;
+    this.aborted.retain(key, (vm, list) => {
+      if (!vms.has(vm)) return false;
+      const fresh = list.filter((m) => now - (m.finishedAt ?? m.createdAt) < MEMORY_MS);
+      if (fresh.length < list.length) this.aborted.set(key, vm, fresh);
+      return fresh.length > 0;
+    });
+    this.reverted.retain(key, (vm) => vms.has(vm));
+    this.refusals.retain(key, (vm, r) => vms.has(vm) && r.generation === generation && this.o.caches.vmis.get(vm, ns)?.metadata?.uid === r.vmiUid);
+    const live = (name: string, at: number) => migrations.has(name) || now - at < UNSEEN_MS;
+    this.reported.retain(key, (name, at) => live(name, at));
+    this.misplaced.retain(key, (name, at) => live(name, at));
+    this.seen.retain(key, (name, t) => live(name, t.since));
   }
 
   /**
    * Carries out the drift remedies (migrations, aborts, reverts), keeps each VM's drift annotation
-   * current, and records Events for migrations started, finished, timed out or misplaced.
+   * current, and records Events for migrations started, finished, timed out or misplaced. Says
+   * whether a migration was refused: the next plan, which knows the refusal, sets when to retry.
    */
-  async carryOut(key: string, fleet: VMFleet, vms: V1VirtualMachine[], r: Remediation, image: ResolvedImage, revision: string): Promise<boolean> {
+  async carryOut(key: string, fleet: VMFleet, vms: V1VirtualMachine[], r: Remediation, image: ResolvedImage, revision: string): Promise<{ refused: boolean }> {
     const ref = fleetRef(fleet);
     const ns = ref.namespace;
     const now = this.o.now();
@@ -146,61 +215,76 @@ export class DriftRepair {
     const notes = new Map<string, string[]>();
     const note = (reason: string, text: string): void => void notes.set(reason, [...(notes.get(reason) ?? []), text]);
 
-    await inParallel(r.plan.actions, async (a: RemediationAction) => {
-      switch (a.type) {
-        case 'Migrate':
-          try {
-            await this.o.client.create(RESOURCES.vmim, migrationObject(ref, a));
-            this.seen.set(`${ns}/${a.name}`, { since: this.o.now(), createdAt: this.o.now() });
-            note('MigrationStarted', `${a.vm} (${a.reason})`);
-          } catch (err) {
-            this.o.budget.release(ns, a.name);
-            if (err instanceof ApiError && err.alreadyExists) return;
-            // KubeVirt's admission refuses it (another migration began, the VMI stopped): re-plan later.
-            if (err instanceof ApiError && (err.invalid || err.status === 403)) return note('MigrationRefused', `${a.vm}: ${err.statusMessage}`);
-            throw err;
+    const failedAttempt = (vm: string, record: ObservedMigration): void =>
+      this.aborted.set(key, vm, [...(this.aborted.get(key, vm) ?? []).filter((x) => x.name !== record.name), record]);
+    const created = new Set<string>();
+    try {
+      await inParallel(r.plan.actions, async (a: RemediationAction) => {
+        switch (a.type) {
+          case 'Migrate':
+            try {
+              await this.o.client.create(RESOURCES.vmim, migrationObject(ref, a));
+              created.add(a.name);
+              this.seen.set(key, a.name, { since: this.o.now(), createdAt: this.o.now() });
+              this.refusals.delete(key, a.vm);
+              note('MigrationStarted', `${a.vm} (${a.reason})`);
+            } catch (err) {
+              // Someone else's object holds the name: the cache will show it and the next plan names the attempt after it.
+              if (err instanceof ApiError && err.alreadyExists) return;
+              // Refused at admission (KubeVirt's webhook, a policy, RBAC): counted as a failed attempt,
+              // so the next one waits out the migration backoff (doubling, capped).
+              if (err instanceof ApiError && (err.invalid || err.status === 403)) {
+                const why = refusalReason(err.statusMessage);
+                this.refuse(key, fleet, a.vm, why);
+                failedAttempt(a.vm, { name: a.name, phase: 'Failed', ours: true, attempt: a.attempt, reason: a.reason, createdAt: now, finishedAt: now, deleting: false, failureReason: `refused: ${why}` });
+                return note('MigrationRefused', `${a.vm}: ${why}`);
+              }
+              throw err;
+            }
+            return;
+          case 'Abort': {
+            const m = this.o.caches.migrations.get(a.name, ns);
+            await this.o.client.delete(RESOURCES.vmim, { namespace: ns, name: a.name }, m?.metadata?.uid ? { uid: m.metadata.uid } : {});
+            const seen = viewOf.get(a.vm)?.migrations.find((x) => x.name === a.name);
+            failedAttempt(a.vm, { name: a.name, phase: 'Failed', ours: true, attempt: seen?.attempt ?? 0, createdAt: seen?.createdAt ?? now, finishedAt: now, deleting: false, failureReason: a.message, ...(seen?.reason ? { reason: seen.reason } : {}) });
+            return note('MigrationTimedOut', a.message);
           }
-          return;
-        case 'Abort': {
-          const m = this.o.caches.migrations.get(a.name, ns);
-          await this.o.client.delete(RESOURCES.vmim, { namespace: ns, name: a.name }, m?.metadata?.uid ? { uid: m.metadata.uid } : {});
-          const seen = viewOf.get(a.vm)?.migrations.find((x) => x.name === a.name);
-          const vmKey = `${ns}/${a.vm}`;
-          const record: ObservedMigration = { name: a.name, phase: 'Failed', ours: true, attempt: seen?.attempt ?? 0, createdAt: seen?.createdAt ?? now, finishedAt: now, deleting: false, failureReason: a.message, ...(seen?.reason ? { reason: seen.reason } : {}) };
-          this.aborted.set(vmKey, [...(this.aborted.get(vmKey) ?? []).filter((x) => x.name !== a.name), record]);
-          return note('MigrationTimedOut', a.message);
+          case 'Revert': {
+            const vm = byName.get(a.vm);
+            if (!vm) return;
+            const applied = await applyVM(this.o.client, desiredVM({ fleet: ref, spec: fleet.spec, image, index: a.index, revision }), vm);
+            if (!applied) return; // no longer this VM
+            this.reverted.set(key, a.vm, applied.metadata?.resourceVersion ?? '');
+            return note('ManualEditReverted', `${a.vm} (${a.message})`);
+          }
         }
-        case 'Revert': {
-          const applied = await this.o.client.apply<V1VirtualMachine>(RESOURCES.vm, desiredVM({ fleet: ref, spec: fleet.spec, image, index: a.index, revision }), this.o.fieldManager);
-          this.reverted.set(`${ns}/${a.vm}`, applied.metadata?.resourceVersion ?? '');
-          return note('ManualEditReverted', `${a.vm} (${a.message})`);
-        }
-      }
-    });
+      });
+    } finally {
+      // Reservations of migrations not created (refused, failed, or never tried) free their slots now.
+      for (const a of r.plan.actions) if (a.type === 'Migrate' && !created.has(a.name)) this.o.budget.release(ns, a.name);
+    }
 
     // Outcomes of our migrations, once each (those finished before this process started were told).
     // A success is verified when the VMI shows it completed: still drifting then means it landed wrong.
     for (const vm of r.view.vms) {
       const vmi = this.o.caches.vmis.get(vm.name, ns);
       for (const m of vm.migrations) {
-        const key = `${ns}/${m.name}`;
-        if (!m.ours || m.uid === undefined || m.finishedAt === undefined || m.finishedAt < this.startedAt || this.reported.has(key)) continue;
+        if (!m.ours || m.uid === undefined || m.finishedAt === undefined || m.finishedAt < this.startedAt || this.reported.get(key, m.name) !== undefined) continue;
         if (m.phase === 'Succeeded') {
           const state = vmi?.status?.migrationState;
           if (state?.migrationUid === m.uid && !state.completed) continue; // the VMI has not caught up yet
-          this.reported.set(key, now);
+          this.reported.set(key, m.name, now);
           const still = vm.drift.find((d) => d.kind === 'placement');
           if (still && state?.migrationUid === m.uid) {
-            this.misplaced.set(key, now);
+            this.misplaced.set(key, m.name, now);
             note('MigrationMisplaced', `${vm.name} (${m.name}) landed on ${vmi?.status?.nodeName ?? '?'}, which still breaks its placement: ${still.message}`);
           } else note('MigrationSucceeded', `${vm.name} → ${vmi?.status?.nodeName ?? '?'}`);
         } else {
-          this.reported.set(key, now);
+          this.reported.set(key, m.name, now);
           note('MigrationFailed', `${vm.name} (${m.name}: ${m.failureReason ?? 'failed'})`);
         }
       }
     }
-    for (const map of [this.reported, this.misplaced]) for (const [k, at] of map) if (now - at > MEMORY_MS) map.delete(k);
 
     // The drift annotation on each VM: set while it drifts, removed once repaired.
     const reports = new Map(r.plan.reports.map((rep) => [rep.vm, rep]));
@@ -226,7 +310,7 @@ export class DriftRepair {
     const warnings = new Set(['MigrationFailed', 'MigrationTimedOut', 'MigrationMisplaced', 'MigrationRefused', 'NotMigratable', 'ManualEditDetected']);
     const headlines: Record<string, string> = {
       MigrationStarted: 'live-migrating to repair drift:', MigrationSucceeded: 'live migration succeeded:', MigrationFailed: 'live migration failed, retried with backoff:',
-      MigrationTimedOut: '', MigrationMisplaced: '', MigrationRefused: 'KubeVirt refused the live migration of', NotMigratable: 'drifted but not live-migratable (fallback None), left running:',
+      MigrationTimedOut: '', MigrationMisplaced: '', MigrationRefused: 'the API server refused the live migration of', NotMigratable: 'drifted but not live-migratable (fallback None), left running:',
       ManualEditReverted: 'reverted hand edits:', ManualEditDetected: 'edited by hand (manualEdits: Report):',
     };
     for (const [reason, texts] of notes) {
@@ -234,6 +318,14 @@ export class DriftRepair {
       await this.o.events.record(involved, warnings.has(reason) ? 'Warning' : 'Normal', reason, `${head ? `${head} ` : ''}${listNames(texts)}`);
     }
     if (notes.size > 0) this.o.log.info('remedied', { fleet: key, actions: Object.fromEntries([...notes].map(([k, v]) => [k, v.length])) });
-    return notes.has('MigrationRefused');
+    return { refused: notes.has('MigrationRefused') };
+  }
+
+  private refuse(key: string, fleet: VMFleet, vm: string, message: string): void {
+    const vmiUid = this.o.caches.vmis.get(vm, fleet.metadata!.namespace!)?.metadata?.uid ?? '';
+    const generation = fleet.metadata?.generation ?? 0;
+    const r = this.refusals.get(key, vm);
+    const same = r && r.vmiUid === vmiUid && r.generation === generation;
+    this.refusals.set(key, vm, { count: same ? r.count + 1 : 1, vmiUid, generation, message });
   }
 }

@@ -16,6 +16,7 @@ import { keyOf } from '../runtime/keys.ts';
 import { LeaderElector, LeadershipLost } from '../runtime/leader-election.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { EventRecorder } from './events.ts';
+import { cachedVM } from './vm-writes.ts';
 import { FleetReconciler, type GoldenImage, type VMFleet } from './reconciler.ts';
 import { DEFAULT_MIGRATION_BUDGET, MigrationBudget, type Migration } from './remediation.ts';
 
@@ -45,6 +46,13 @@ export interface FleetManagerOptions {
    * parallelMigrationsPerCluster), so drift repair never floods KubeVirt with Pending migrations.
    */
   migrationBudget?: number;
+  /**
+   * Which migrations count against the budget: `cluster` (default) watches every namespace's,
+   * whatever `namespace` says (it needs list/watch of virtualmachineinstancemigrations cluster-wide);
+   * `namespace` counts only the watched namespace's, for a namespace that is its own migration
+   * domain (a test's simulated cluster, say).
+   */
+  migrationBudgetScope?: 'cluster' | 'namespace';
   /** Retry delays after a failed migration of one VM (default 10s doubling up to 5m). */
   migrationBackoff?: Backoff;
   /** Called for every request the controller makes (not the leader election's). */
@@ -59,6 +67,7 @@ export interface FleetManagerOptions {
 
 export const DEFAULT_LEASE_NAME = 'virtfleet-controller';
 
+
 const jsonLog: Logger = {
   info: (msg, fields) => console.log(JSON.stringify({ level: 'info', time: new Date().toISOString(), msg, ...fields })),
   error: (msg, fields) => console.error(JSON.stringify({ level: 'error', time: new Date().toISOString(), msg, ...fields })),
@@ -72,6 +81,8 @@ export class FleetManager {
   private controller: Controller | undefined;
   private elector: LeaderElector | undefined;
   private running: Promise<void> | undefined;
+  /** The running reconciler (while leading), for tests that look at what it remembers. */
+  reconciler: FleetReconciler | undefined;
   /** Reconciles run so far (resyncs included), for tests and logs. */
   reconciles = 0;
 
@@ -143,11 +154,12 @@ export class FleetManager {
     }
   }
 
-  private informer<T extends KubernetesObject>(res: Resource, namespace: string | undefined, labelSelector?: string): Informer<T> {
+  private informer<T extends KubernetesObject>(res: Resource, namespace: string | undefined, labelSelector?: string, transform?: (obj: T) => void): Informer<T> {
     return new Informer<T>(this.o.kubeConfig, {
       path: pathOf(res, namespace),
       list: () => this.client.list<T>(res, { ...(namespace ? { namespace } : {}), ...(labelSelector ? { labelSelector } : {}) }) as never,
       ...(labelSelector ? { labelSelector } : {}),
+      ...(transform ? { transform } : {}),
       onError: (err) => this.log.error('watch failed; restarting', { resource: res.plural, error: String(err) }),
     });
   }
@@ -155,17 +167,20 @@ export class FleetManager {
   private build(): Controller {
     const ns = this.o.namespace;
     const fleets = this.informer<VMFleet & KubernetesObject>(RESOURCES.vmFleet, ns);
-    const vms = this.informer<V1VirtualMachine & KubernetesObject>(RESOURCES.vm, ns, FLEET_LABEL);
+    // Every VM, so a name held by someone else's VM is never taken (invariant 4); of those not in
+    // a fleet only the identity is cached.
+    const vms = this.informer<V1VirtualMachine & KubernetesObject>(RESOURCES.vm, ns, undefined, cachedVM);
     const vmis = this.informer<V1VirtualMachineInstance & KubernetesObject>(RESOURCES.vmi, ns, FLEET_LABEL);
     const nodes = this.informer<V1Node>(RESOURCES.node, undefined);
     const goldenImages = this.informer<GoldenImage & KubernetesObject>(RESOURCES.goldenImage, undefined);
-    // Every migration in scope, anyone's: the budget counts them all and foreign ones are waited for.
-    const migrations = this.informer<Migration & KubernetesObject>(RESOURCES.vmim, ns);
+    // Every migration of the cluster, anyone's, whatever the namespace scope: the budget is
+    // cluster-wide (KubeVirt's parallelMigrationsPerCluster) and foreign ones are waited for.
+    const migrations = this.informer<Migration & KubernetesObject>(RESOURCES.vmim, this.o.migrationBudgetScope === 'namespace' ? ns : undefined);
     const budget = new MigrationBudget(this.o.migrationBudget ?? DEFAULT_MIGRATION_BUDGET);
     migrations.on((type, m) => budget.observe(type, m));
     const expectations = new Expectations();
     const events = new EventRecorder(this.client, this.identity, (err) => this.log.error('event not recorded', { error: String(err) }));
-    const reconciler = new FleetReconciler({
+    const reconciler = (this.reconciler = new FleetReconciler({
       client: this.client,
       caches: { fleets, vms, vmis, nodes, goldenImages, migrations },
       expectations,
@@ -173,7 +188,7 @@ export class FleetManager {
       log: this.log,
       budget,
       ...(this.o.migrationBackoff ? { backoff: this.o.migrationBackoff } : {}),
-    });
+    }));
     const ownerKey = controllerOwnerKey('VMFleet');
     // Registered before the controller's own handlers, so a reconcile the event triggers sees them.
     vms.on((type, vm) => {
@@ -197,10 +212,15 @@ export class FleetManager {
     };
     const fleetsOfImage = (image: KubernetesObject) =>
       fleets.list().filter((f) => f.spec.image.name === image.metadata?.name && (f.spec.image.namespace ?? f.metadata?.namespace) === image.metadata?.namespace).map(keyOf);
+    // A VM under a fleet's name that the fleet does not own changes which names it may use.
+    const fleetOfName = (vm: KubernetesObject) => {
+      const m = /^(.+)-(0|[1-9]\d*)$/.exec(vm.metadata?.name ?? '');
+      return m && fleets.get(m[1]!, vm.metadata?.namespace) ? [`${vm.metadata!.namespace}/${m[1]}`] : [];
+    };
     return new Controller({
       primary: fleets,
       related: [
-        { informer: vms, keysFor: ownerKey },
+        { informer: vms, keysFor: (vm) => [...new Set([...ownerKey(vm), ...fleetOfName(vm)])] },
         { informer: vmis, keysFor: fleetOfChild },
         { informer: nodes, keysFor: fleetsOnNode },
         { informer: goldenImages, keysFor: fleetsOfImage },

@@ -10,7 +10,7 @@ import { classifyChange } from '../core/fleet/classify.ts';
 import { desiredVM, FLEET_API_VERSION, FLEET_KIND } from '../core/fleet/desired.ts';
 import { resolveImage, type ResolvedImage } from '../core/fleet/image.ts';
 import { DEFAULT_BACKOFF, type Backoff } from '../core/fleet/migration.ts';
-import { FLEET_LABEL, parseVmIndex, REVISION_LABEL } from '../core/fleet/names.ts';
+import { FLEET_LABEL, indexesHeldByOthers, parseVmIndex, REVISION_LABEL, vmName } from '../core/fleet/names.ts';
 import { revisionHash } from '../core/fleet/revision.ts';
 import { planRollout, rolloutLimits, rolloutSpecOf, type ObservedVM, type Plan, type PlanAction } from '../core/fleet/rollout.ts';
 import { disruptionWindow } from '../core/fleet/window.ts';
@@ -20,17 +20,18 @@ import type { ReconcileResult } from '../runtime/controller.ts';
 import type { Expectations } from '../runtime/expectations.ts';
 import { splitKey } from '../runtime/keys.ts';
 import type { Logger } from '../runtime/logger.ts';
+import { OwnerMemory } from '../runtime/owner-memory.ts';
 import { inParallel } from '../runtime/parallel.ts';
-import { DriftRepair, fleetRef, type Remediation } from './drift-repair.ts';
+import { DriftRepair, fleetRef, MAX_MIGRATION_REFUSALS, type Remediation } from './drift-repair.ts';
 import { listNames, type EventRecorder, type InvolvedObject } from './events.ts';
 import { conditionOf, observeVM } from './observe.ts';
 import type { Migration, MigrationBudget } from './remediation.ts';
 import { fleetStatus, statusDiffers, type StalledReason } from './status.ts';
+import { applyVM, createVM, FIELD_MANAGER } from './vm-writes.ts';
 
 /** Removes the fleet's VMs before the fleet goes. */
 export const FLEET_FINALIZER = 'virtfleet.io/vms';
-/** The one field manager of everything VirtFleet applies. */
-export const FIELD_MANAGER = 'virtfleet';
+export { FIELD_MANAGER };
 
 export interface VMFleet {
   apiVersion?: string;
@@ -77,40 +78,71 @@ const RESTART_EXPECTATION_MS = 5 * 60_000;
 /** Creates go out in batches of 1, 2, 4, … so a refused template costs one request, not hundreds. */
 const MAX_CREATE_BATCH = 64;
 
-type Verdict = { stalled: StalledReason } | { plan: Plan; heal: Replacement[]; image: ResolvedImage; revision: string; remediation: Remediation; nextCheckAt?: number };
+type Verdict = { stalled: StalledReason } | { plan: Plan; heal: Replacement[]; image: ResolvedImage; revision: string; remediation: Remediation; conflicts: string[]; nextCheckAt?: number };
 
 /** How long the fleet waits before looking again for a free slot in the cluster's migration budget. */
 const BUDGET_RETRY_MS = 500;
+/** How long a name found taken by a refused create counts as held, until the cache shows its holder. */
+const HELD_UNSEEN_MS = 60_000;
+
+function errorText(err: unknown): string {
+  return err instanceof ApiError ? err.message : err instanceof Error ? err.message : String(err);
+}
+
+/** Whether the fleet owns the object: its label and the fleet's controller owner reference (invariant 4). */
+export function ownedBy(obj: { metadata?: { labels?: Record<string, string>; ownerReferences?: { controller?: boolean; uid?: string }[] } }, fleet: VMFleet): boolean {
+  return obj.metadata?.labels?.[FLEET_LABEL] === fleet.metadata?.name && !!obj.metadata?.ownerReferences?.some((o) => o.controller && o.uid === fleet.metadata?.uid);
+}
+
+/** What one reconcile's actions came to, for status and Events. */
+interface ActOutcome {
+  /** The API server refused the template (the fleet is then Stalled for this revision). */
+  refusal?: string;
+  /** Names a create found held by an object the fleet does not own. */
+  conflicts: string[];
+}
 
 export class FleetReconciler {
   private readonly o: Required<FleetReconcilerOptions>;
-  /** VM key → uid of the VMI deleted to restart it, until the cache shows another. */
-  private readonly restarts = new Map<string, { uid: string; at: number }>();
+  /** Fleet key → VM → uid of the VMI deleted to restart it, until the cache shows another. */
+  private readonly restarts = new OwnerMemory<{ uid: string; at: number }>();
   /** Fleet key → the template revision the API server refused, with its message. */
   private readonly refused = new Map<string, { revision: string; message: string }>();
+  /** Fleet key → VM name → when a create found it held by an object the cache does not show yet. */
+  private readonly held = new OwnerMemory<number>();
 
   private readonly drift: DriftRepair;
 
   constructor(options: FleetReconcilerOptions) {
     this.o = { now: Date.now, backoff: DEFAULT_BACKOFF, ...options };
-    this.drift = new DriftRepair({ ...this.o, fieldManager: FIELD_MANAGER });
+    this.drift = new DriftRepair(this.o);
   }
 
   /** The VM cache showed a VMI (called from the VMI informer), so a restart it awaited is done. */
   vmiObserved(vmi: V1VirtualMachineInstance): void {
-    const key = `${vmi.metadata?.namespace}/${vmi.metadata?.name}`;
-    const r = this.restarts.get(key);
-    if (r && r.uid !== vmi.metadata?.uid && !vmi.metadata?.deletionTimestamp) this.restarts.delete(key);
+    const fleet = `${vmi.metadata?.namespace}/${vmi.metadata?.labels?.[FLEET_LABEL]}`;
+    const name = vmi.metadata!.name!;
+    const r = this.restarts.get(fleet, name);
+    if (r && r.uid !== vmi.metadata?.uid && !vmi.metadata?.deletionTimestamp) this.restarts.delete(fleet, name);
+  }
+
+  /** Entries remembered, by memory, over all fleets (bounded by the live objects). */
+  memorySizes(): Record<string, number> {
+    return { restarts: this.restarts.size, refused: this.refused.size, held: this.held.size, ...this.drift.memorySizes() };
+  }
+
+  private forget(key: string): void {
+    this.o.expectations.forget(key);
+    this.refused.delete(key);
+    this.restarts.forget(key);
+    this.held.forget(key);
+    this.drift.forget(key);
   }
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
     const { namespace, name } = splitKey(key);
     const fleet = this.o.caches.fleets.get(name, namespace);
-    if (!fleet) {
-      this.o.expectations.forget(key);
-      this.refused.delete(key);
-      return;
-    }
+    if (!fleet) return this.forget(key);
     const vms = this.ownedVMs(fleet);
     if (fleet.metadata?.deletionTimestamp) return this.finalize(key, fleet, vms);
     const finalizers = fleet.metadata?.finalizers ?? [];
@@ -135,21 +167,50 @@ export class FleetReconciler {
     // Reserved before the first await, so no other fleet's reconcile can take the same slots.
     this.drift.reserve(key, namespace!, remediation.plan, now);
     const acting = plan.actions.length > 0 || heal.length > 0 || remediation.plan.actions.length > 0;
-    const refusal = await this.act(key, fleet, vms, plan.actions, heal, image, revision);
-    const retryRefused = await this.drift.carryOut(key, fleet, vms, remediation, image, revision);
-    const stalled = refusal ? { reason: 'InvalidTemplate', message: refusal } : undefined;
-    await this.writeStatus(fleet, fleetStatus({ ...base, plan, ...(stalled ? { stalled } : {}), imageVersion: image.version, acting, drift: remediation.drift, now: new Date(now).toISOString() }));
-    const waiting = remediation.pollBudget || retryRefused;
-    const next = Math.min(plan.nextCheckAt ?? Infinity, verdict.nextCheckAt ?? Infinity, waiting ? now + BUDGET_RETRY_MS : Infinity);
+    // Every step runs and status is written even when one failed (a deferred status write): the
+    // first failure is raised afterwards, so the key is retried with backoff.
+    let failure: unknown;
+    const outcome = await this.act(key, fleet, vms, plan.actions, heal, image, revision).catch((err: unknown): ActOutcome => {
+      failure = err;
+      return { conflicts: [] };
+    });
+    const carried = await this.drift.carryOut(key, fleet, vms, remediation, image, revision).catch((err: unknown) => {
+      failure ??= err;
+      return { refused: false };
+    });
+    const conflicts = [...new Set([...verdict.conflicts, ...outcome.conflicts])].sort();
+    const stalled = outcome.refusal
+      ? { reason: 'InvalidTemplate', message: outcome.refusal }
+      : remediation.refused
+        ? { reason: 'MigrationRefused', message: `live migration of ${listNames(remediation.refused.vms)} refused ${MAX_MIGRATION_REFUSALS} or more times in a row (retried with backoff): ${remediation.refused.message}` }
+        : undefined;
+    await this.writeStatus(fleet, fleetStatus({
+      ...base, plan, ...(stalled ? { stalled } : {}), imageVersion: image.version, acting, drift: remediation.drift, conflicts,
+      ...(failure !== undefined ? { failure: errorText(failure) } : {}), now: new Date(now).toISOString(),
+    }));
+    if (failure !== undefined) throw failure;
+    const next = Math.min(plan.nextCheckAt ?? Infinity, verdict.nextCheckAt ?? Infinity, remediation.pollBudget || carried.refused ? now + BUDGET_RETRY_MS : Infinity);
     return Number.isFinite(next) ? { requeueAfterMs: Math.max(100, next - now) } : undefined;
   }
 
   /** The fleet's VMs: labelled with its name and controlled by it (invariant 4). */
   private ownedVMs(fleet: VMFleet): V1VirtualMachine[] {
-    const uid = fleet.metadata?.uid;
-    return this.o.caches.vms
-      .list(fleet.metadata?.namespace)
-      .filter((vm) => vm.metadata?.labels?.[FLEET_LABEL] === fleet.metadata?.name && vm.metadata?.ownerReferences?.some((o) => o.controller && o.uid === uid));
+    return this.o.caches.vms.list(fleet.metadata?.namespace).filter((vm) => ownedBy(vm, fleet));
+  }
+
+  /**
+   * Indexes the fleet may not use: names the cache shows held by objects it does not own, and
+   * names a create found held moments ago (the cache may not show their holder yet).
+   */
+  private heldIndexes(key: string, fleet: VMFleet, needed: number, now: number): { indexes: number[]; names: string[] } {
+    const namespace = fleet.metadata!.namespace!;
+    const heldByOther = (name: string) => {
+      const vm = this.o.caches.vms.get(name, namespace);
+      return vm ? !ownedBy(vm, fleet) : this.held.get(key, name) !== undefined;
+    };
+    this.held.retain(key, (name, at) => now - at < HELD_UNSEEN_MS && !this.o.caches.vms.get(name, namespace));
+    const indexes = indexesHeldByOthers(fleet.metadata!.name!, needed, heldByOther);
+    return { indexes, names: indexes.map((i) => vmName(fleet.metadata!.name!, i)) };
   }
 
   /** Pure decisions over the caches: the image, the revision, autohealing and the rollout plan. */
@@ -169,13 +230,12 @@ export class FleetReconciler {
 
     const ref = fleetRef(fleet);
     const observed: ObservedVM[] = [];
+    const names = new Set(vms.map((vm) => vm.metadata!.name!));
+    this.restarts.retain(key, (name, r) => names.has(name) && now - r.at <= RESTART_EXPECTATION_MS);
     for (const vm of vms) {
       const index = parseVmIndex(ref.name, vm.metadata!.name!);
       if (index === undefined) continue;
-      const vmKey = `${namespace}/${vm.metadata!.name}`;
       const vmi = this.o.caches.vmis.get(vm.metadata!.name!, namespace);
-      const restart = this.restarts.get(vmKey);
-      if (restart && now - restart.at > RESTART_EXPECTATION_MS) this.restarts.delete(vmKey);
       const outdated = vm.metadata?.labels?.[REVISION_LABEL] !== revision;
       const liveMigratable = conditionOf(vmi?.status?.conditions, 'LiveMigratable')?.status === 'True';
       const change = outdated ? classifyChange(vm, desiredVM({ fleet: ref, spec, image, index, revision }), { liveMigratable }).kind : 'none';
@@ -184,13 +244,14 @@ export class FleetReconciler {
         index,
         vmi,
         node: vmi?.status?.nodeName ? this.o.caches.nodes.get(vmi.status.nodeName) : undefined,
-        restartedVmiUid: this.restarts.get(vmKey)?.uid,
+        restartedVmiUid: this.restarts.get(key, vm.metadata!.name!)?.uid,
         change,
       }));
     }
     const window = disruptionWindow(spec.remediation?.disruptionWindow, now);
     if ('invalid' in window) return { stalled: { reason: 'InvalidDisruptionWindow', message: window.invalid } };
     const rollout = rolloutSpecOf(spec);
+    const held = this.heldIndexes(key, fleet, rollout.replicas + rolloutLimits(rollout).maxSurge, now);
     const healing = planAutohealing({ spec: autohealSpecOf(spec), updateRevision: revision, pauseOnFailure: rollout.strategy === 'RollingUpdate' && rollout.pauseOnFailure, now, vms: observed });
     const healed = new Set(healing.replace.map((r) => r.name));
     const remediation = this.drift.plan(key, fleet, vms, observed, healed, image, revision, window.open, now);
@@ -203,6 +264,7 @@ export class FleetReconciler {
       updateRevision: revision,
       now,
       restartsAllowed: window.open,
+      taken: held.indexes,
       vms: observed.map((vm) => ({
         ...vm,
         ...(healed.has(vm.name) ? { deleting: true } : {}),
@@ -221,15 +283,15 @@ export class FleetReconciler {
       remediation.view.rebalance.nextCheckAt ?? Infinity,
       waitingForWindow ? window.opensAt ?? Infinity : Infinity,
     );
-    return { plan, heal: healing.replace, image, revision, remediation, ...(Number.isFinite(next) ? { nextCheckAt: next } : {}) };
+    return { plan, heal: healing.replace, image, revision, remediation, conflicts: held.names, ...(Number.isFinite(next) ? { nextCheckAt: next } : {}) };
   }
 
 
   /**
-   * Carries out autohealing and the plan. Returns the API server's message when it refused the
-   * template (the fleet is then Stalled and nothing more is tried for this revision).
+   * Carries out autohealing and the plan. A create only ever creates and an update only ever
+   * updates the VM it read (vm-writes.ts), so a VM the fleet does not own is never touched.
    */
-  private async act(key: string, fleet: VMFleet, vms: V1VirtualMachine[], actions: PlanAction[], heal: Replacement[], image: ResolvedImage, revision: string): Promise<string | undefined> {
+  private async act(key: string, fleet: VMFleet, vms: V1VirtualMachine[], actions: PlanAction[], heal: Replacement[], image: ResolvedImage, revision: string): Promise<ActOutcome> {
     const ref = fleetRef(fleet);
     const namespace = ref.namespace;
     const byName = new Map(vms.map((vm) => [vm.metadata!.name!, vm]));
@@ -238,9 +300,22 @@ export class FleetReconciler {
     const note = (reason: string, name: string) => done.set(reason, [...(done.get(reason) ?? []), name]);
     const involved: InvolvedObject = { apiVersion: FLEET_API_VERSION, kind: FLEET_KIND, namespace, name: ref.name, uid: ref.uid };
     let refusal: string | undefined;
-    const apply = async (index: number) => {
+    const conflicts: string[] = [];
+    /** Writes the desired VM of `index`: over `existing` when given, else as a new VM. */
+    const apply = async (index: number, existing?: V1VirtualMachine) => {
+      const vm = desired(index);
+      const name = vm.metadata!.name!;
       try {
-        return await this.o.client.apply<V1VirtualMachine>(RESOURCES.vm, desired(index), FIELD_MANAGER);
+        const written = existing ? await applyVM(this.o.client, vm, existing) : await createVM(this.o.client, vm);
+        if (written || existing) return written;
+        // The name is held although the cache did not show it: by someone else's VM, unless by one
+        // of ours the cache has not caught up with.
+        const holder = await this.o.client.get<V1VirtualMachine>(RESOURCES.vm, { namespace, name });
+        if (holder && !ownedBy(holder, fleet)) {
+          this.held.set(key, name, this.o.now());
+          conflicts.push(name);
+        }
+        return undefined;
       } catch (err) {
         if (err instanceof ApiError && err.invalid) {
           refusal ??= `the API server refused the VirtualMachine for revision ${revision}: ${err.statusMessage}`;
@@ -275,7 +350,7 @@ export class FleetReconciler {
         }
       }));
     }
-    if (refusal) return refusal;
+    if (refusal) return { refusal, conflicts };
     await inParallel(actions, async (a) => {
       switch (a.type) {
         case 'Create':
@@ -284,13 +359,15 @@ export class FleetReconciler {
           return remove(a.name, a.reason === 'ScaleDown' ? 'ScaledDown' : 'Replaced', a.reason === 'ScaleDown' && whenScaled);
         case 'Recreate':
           return remove(a.name, 'Recreated', false);
-        case 'UpdateInPlace':
-          if (await apply(a.index)) note('Updated', a.name);
+        case 'UpdateInPlace': {
+          const vm = byName.get(a.name);
+          if (vm && (await apply(a.index, vm))) note('Updated', a.name);
           return;
+        }
         case 'Restart': {
           const vm = byName.get(a.name);
           // A drift restart runs the VM's spec as it is; a rollout restart applies the new one first.
-          return this.restart(vm, a.drift ? async () => vm : () => apply(a.index), () => note(a.drift ? 'DriftRestarted' : 'Restarted', a.name));
+          return this.restart(key, vm, a.drift ? async () => vm : () => apply(a.index, vm), () => note(a.drift ? 'DriftRestarted' : 'Restarted', a.name));
         }
       }
     });
@@ -305,11 +382,11 @@ export class FleetReconciler {
       await this.o.events.record(involved, 'Normal', reason, `${messages[reason]} ${listNames(names)}${healNotes} [image ${image.version}]`);
     }
     this.o.log.info('acted', { fleet: key, actions: Object.fromEntries([...done].map(([r, n]) => [r, n.length])) });
-    return refusal;
+    return { ...(refusal ? { refusal } : {}), conflicts };
   }
 
   /** Applies the new spec if needed, then deletes the VMI so KubeVirt starts it anew from it. */
-  private async restart(vm: V1VirtualMachine | undefined, apply: () => Promise<V1VirtualMachine | undefined>, done: () => void): Promise<void> {
+  private async restart(key: string, vm: V1VirtualMachine | undefined, apply: () => Promise<V1VirtualMachine | undefined>, done: () => void): Promise<void> {
     if (!vm) return;
     const applied = await apply();
     if (!applied) return;
@@ -317,7 +394,7 @@ export class FleetReconciler {
     const name = vm.metadata!.name!;
     const vmi = this.o.caches.vmis.get(name, namespace);
     if (vmi && !vmi.metadata?.deletionTimestamp) {
-      this.restarts.set(`${namespace}/${name}`, { uid: vmi.metadata!.uid!, at: this.o.now() });
+      this.restarts.set(key, name, { uid: vmi.metadata!.uid!, at: this.o.now() });
       await this.o.client.delete(RESOURCES.vmi, { namespace, name }, { uid: vmi.metadata?.uid });
     }
     done();
@@ -394,6 +471,10 @@ export class FleetReconciler {
     const stalled = now('Stalled');
     if (stalled?.status === 'True' && (was('Stalled')?.status !== 'True' || was('Stalled')?.reason !== stalled.reason)) {
       await this.o.events.record(involved, 'Warning', stalled.reason, stalled.message);
+    }
+    const conflict = now('NameConflict');
+    if (conflict?.status === 'True' && (was('NameConflict')?.status !== 'True' || was('NameConflict')?.message !== conflict.message)) {
+      await this.o.events.record(involved, 'Warning', 'NameConflict', conflict.message);
     }
     const progressing = now('Progressing');
     const before = was('Progressing');

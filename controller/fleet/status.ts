@@ -41,6 +41,10 @@ export interface StatusInput {
   previous: VMFleetStatus | undefined;
   now: string;
   drift?: DriftSummary;
+  /** Names the fleet would use that objects it does not own hold (it uses other names instead). */
+  conflicts?: readonly string[];
+  /** An action of this reconcile failed (it is retried with backoff): the error. */
+  failure?: string;
 }
 
 /** `a=b,c=d`, the string form of a label selector the scale subresource reports. */
@@ -93,7 +97,8 @@ export function fleetStatus(input: StatusInput): VMFleetStatus {
     else if (done) conditions.push(condition('Progressing', 'True', 'NewRevisionAvailable', `every VM runs revision ${rev}`, g));
     else conditions.push(condition('Progressing', 'True', 'RolloutInProgress', `${counts?.updatedReplicas ?? 0}/${input.replicas} VMs at revision ${rev}${plan?.blocked.length ? `; ${plan.blocked[0]}` : ''}`, g));
     const work = !plan?.complete || input.acting ? 'VMs are being created, updated or removed' : 'drift is being repaired';
-    conditions.push(done ? condition('Reconciling', 'False', 'Reconciled', 'the fleet matches its spec', g) : condition('Reconciling', 'True', 'Progressing', work, g));
+    if (input.failure) conditions.push(condition('Reconciling', 'True', 'ActionFailed', `retrying after an error: ${input.failure}`.slice(0, 1024), g));
+    else conditions.push(done ? condition('Reconciling', 'False', 'Reconciled', 'the fleet matches its spec', g) : condition('Reconciling', 'True', 'Progressing', work, g));
     conditions.push(condition('Stalled', 'False', 'AsExpected', 'no invalid input', g));
   }
 
@@ -106,6 +111,15 @@ export function fleetStatus(input: StatusInput): VMFleetStatus {
     const old = previous?.conditions?.find((c) => c.type === 'Drifted');
     if (old) conditions.push({ type: old.type, status: old.status, observedGeneration: old.observedGeneration, reason: old.reason, message: old.message });
   }
+
+  const conflicts = input.conflicts;
+  const hadConflict = previous?.conditions?.find((c) => c.type === 'NameConflict');
+  if (conflicts && conflicts.length > 0) {
+    const list = conflicts.length > 10 ? `${conflicts.slice(0, 10).join(', ')} and ${conflicts.length - 10} more` : conflicts.join(', ');
+    conditions.push(condition('NameConflict', 'True', 'NameHeldByAnotherObject', `${list} ${conflicts.length === 1 ? 'is' : 'are'} held by VirtualMachines this fleet does not own; it leaves them alone and uses the next free names`, g));
+  } else if (conflicts) {
+    if (hadConflict) conditions.push(condition('NameConflict', 'False', 'NoNameConflict', 'every name the fleet uses is its own', g));
+  } else if (hadConflict) conditions.push({ type: hadConflict.type, status: hadConflict.status, observedGeneration: hadConflict.observedGeneration, reason: hadConflict.reason, message: hadConflict.message });
 
   return {
     observedGeneration: g,

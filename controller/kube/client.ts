@@ -49,9 +49,14 @@ export class KubeClient {
     return this.http.request('POST', pathOf(res, obj.metadata?.namespace), { apiVersion: apiVersionOf(res), kind: res.kind, ...obj }, undefined, options);
   }
 
+  /** Creates the object under a field manager; 409 AlreadyExists when anyone holds the name. */
+  createManaged<T extends ObjectLike>(res: Resource, obj: T, fieldManager: string): Promise<T> {
+    return this.http.request('POST', `${pathOf(res, obj.metadata?.namespace)}?fieldManager=${encodeURIComponent(fieldManager)}`, { apiVersion: apiVersionOf(res), kind: res.kind, ...obj });
+  }
+
   /** Server-side apply: the field manager owns exactly the fields it sends. */
-  apply<T extends ObjectLike>(res: Resource, obj: T, fieldManager: string, options: { subresource?: string; force?: boolean } = {}): Promise<T> {
-    const query = `?fieldManager=${encodeURIComponent(fieldManager)}&force=${options.force ?? true}`;
+  apply<T extends ObjectLike>(res: Resource, obj: T, fieldManager: string, options: { subresource?: string; force?: boolean; dryRun?: boolean } = {}): Promise<T> {
+    const query = `?fieldManager=${encodeURIComponent(fieldManager)}&force=${options.force ?? true}${options.dryRun ? '&dryRun=All' : ''}`;
     const path = pathOf(res, obj.metadata?.namespace, obj.metadata?.name, options.subresource) + query;
     return this.http.request('PATCH', path, { apiVersion: apiVersionOf(res), kind: res.kind, ...obj }, 'application/apply-patch+yaml');
   }

@@ -17,11 +17,15 @@ export interface InformerOptions<T extends KubernetesObject> {
   minBackoffMs?: number;
   maxBackoffMs?: number;
   onError?: (err: unknown) => void;
+  /**
+   * Shrinks each object in place before it is cached, so the cache holds only what the controllers
+   * read; it replaces the default, which strips managedFields.
+   */
+  transform?: (obj: T) => void;
 }
 
-function stripManagedFields<T extends KubernetesObject>(obj: T): T {
+export function stripManagedFields<T extends KubernetesObject>(obj: T): void {
   if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
-  return obj;
 }
 
 export class Informer<T extends KubernetesObject> {
@@ -39,15 +43,16 @@ export class Informer<T extends KubernetesObject> {
   constructor(kc: KubeConfig, options: InformerOptions<T>) {
     this.options = options;
     this.backoffMs = options.minBackoffMs ?? 500;
+    const shrink = options.transform ?? stripManagedFields;
     const list = async (): Promise<KubernetesListObject<T>> => {
       const result = await options.list();
-      result.items.forEach(stripManagedFields);
+      result.items.forEach(shrink);
       return result;
     };
     this.lw = new ListWatch<T>(options.path, new Watch(kc), list, false, options.labelSelector);
     const emit = (type: EventType) => (obj: T) => {
       this.lastEventAt = Date.now();
-      stripManagedFields(obj);
+      shrink(obj);
       for (const h of this.handlers) h(type, obj);
     };
     this.lw.on('add', emit('add'));

@@ -19,7 +19,7 @@ export interface ControllerProcess {
 
 export function startControllerProcess(namespace: string, extraArgs: string[] = []): ControllerProcess {
   const kubeconfig = process.env.VIRTFLEET_TEST_KUBECONFIG!;
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'controller', 'cli', 'main.ts'), 'run', '--kubeconfig', kubeconfig, '-n', namespace, '--qps', '100', '--burst', '200',
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'controller', 'cli', 'main.ts'), 'run', '--kubeconfig', kubeconfig, '-n', namespace, '--migration-budget-scope', 'namespace', '--qps', '100', '--burst', '200',
     '--leader-elect', '--lease-duration', '2s', '--renew-deadline', '1500ms', '--retry-period', '200ms', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   const collect = (stream: NodeJS.ReadableStream, echo: boolean) => {

@@ -35,6 +35,8 @@ export async function fleetCluster(prefix: string, config: DeepPartial<SimConfig
     qps: 0,
     resyncMs: options.resyncMs ?? 60_000,
     log: quiet,
+    // Each test's namespace is its own simulated cluster, with its own migration limits.
+    migrationBudgetScope: 'namespace',
     onRequest: (method) => void (requests[method] = (requests[method] ?? 0) + 1),
     ...options.manager,
   });

@@ -672,7 +672,7 @@ export interface VMFleetStatus {
    */
   labelSelector?: string;
   /**
-   * Ready, Available, Progressing, Drifted, Reconciling and Stalled, in metav1.Condition form.
+   * Ready, Available, Progressing, Drifted, NameConflict (names held by VMs the fleet does not own), Reconciling and Stalled, in metav1.Condition form.
    *
    * @maxItems 32
    *

@@ -200,5 +200,5 @@ export const vmFleetStatus: Schema = obj('The observed state of the fleet.', {
   updateRevision: str('Revision of the current template.', { maxLength: 128 }),
   imageVersion: str('The image version the fleet boots now.', { maxLength: 128 }),
   labelSelector: str('The fleet\'s label selector as a string, for the scale subresource and HPAs.', { maxLength: 4096 }),
-  conditions: conditions('Ready, Available, Progressing, Drifted, Reconciling and Stalled, in metav1.Condition form.'),
+  conditions: conditions('Ready, Available, Progressing, Drifted, NameConflict (names held by VMs the fleet does not own), Reconciling and Stalled, in metav1.Condition form.'),
 });

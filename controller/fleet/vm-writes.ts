@@ -1,0 +1,87 @@
+// How a fleet writes its VMs so that it never touches one it does not own (invariant 4):
+// - a VM is created with a plain create (POST), which the API server refuses with AlreadyExists
+//   when anyone holds the name; server-side apply would create or update alike, and so could
+//   overwrite a VM that a stale cache did not show;
+// - an existing VM is updated by server-side apply carrying its uid, which the API server refuses
+//   (409) for any other object under the name, and never turns into a create once it is gone.
+// A create records its fields under an Update entry of the field manager; before the first apply
+// (checked by a dry run) that entry becomes an Apply entry, so the fleet owns the VM exactly as if
+// it had applied it, and a field a later template drops is removed.
+import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
+import type { KubernetesObject, V1ManagedFieldsEntry } from '@kubernetes/client-node';
+import { FLEET_LABEL } from '../core/fleet/names.ts';
+import { ApiError, type KubeClient } from '../kube/client.ts';
+import { RESOURCES } from '../kube/resources.ts';
+
+/** The one field manager of everything VirtFleet applies. */
+export const FIELD_MANAGER = 'virtfleet';
+
+/** The cached form of a VM's managed fields: who manages it and how, not which fields. */
+export type ManagerEntry = Pick<V1ManagedFieldsEntry, 'manager' | 'operation' | 'subresource'>;
+
+/** Creates the VM; undefined when its name is already held (by anyone: the caller finds out whom). */
+export async function createVM(client: KubeClient, vm: V1VirtualMachine): Promise<V1VirtualMachine | undefined> {
+  try {
+    return await client.createManaged(RESOURCES.vm, vm, FIELD_MANAGER);
+  } catch (err) {
+    if (err instanceof ApiError && err.alreadyExists) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Applies `desired` over `existing` (the cached VM it replaces); undefined when the VM under the
+ * name is no longer that one (deleted, or replaced by someone else's).
+ */
+export async function applyVM(client: KubeClient, desired: V1VirtualMachine, existing: V1VirtualMachine): Promise<V1VirtualMachine | undefined> {
+  const { namespace, name, uid } = existing.metadata as { namespace: string; name: string; uid: string };
+  try {
+    const entries = (existing.metadata?.managedFields ?? []) as ManagerEntry[];
+    const created = entries.findIndex((e) => e.manager === FIELD_MANAGER && e.operation === 'Update' && !e.subresource);
+    const applied = { ...desired, metadata: { ...desired.metadata, uid } };
+    if (created >= 0 && !entries.some((e) => e.manager === FIELD_MANAGER && e.operation === 'Apply')) {
+      // A dry run first, so an apply the API server refuses leaves the VM untouched.
+      await client.apply(RESOURCES.vm, applied, FIELD_MANAGER, { dryRun: true });
+      const at = `/metadata/managedFields/${created}`;
+      const converted = await client
+        .jsonPatch(RESOURCES.vm, { namespace, name }, [
+          { op: 'test', path: '/metadata/uid', value: uid },
+          { op: 'test', path: `${at}/manager`, value: FIELD_MANAGER },
+          { op: 'test', path: `${at}/operation`, value: 'Update' },
+          { op: 'replace', path: `${at}/operation`, value: 'Apply' },
+        ])
+        .then(() => true)
+        // A failed test: another VM under the name, or entries the cache shows stale. Try again later.
+        .catch((err: unknown) => {
+          if (err instanceof ApiError && (err.status === 422 || err.notFound)) return false;
+          throw err;
+        });
+      if (!converted) return undefined;
+    }
+    return await client.apply<V1VirtualMachine>(RESOURCES.vm, applied, FIELD_MANAGER);
+  } catch (err) {
+    // Another object under the name refuses the uid (409 when none exists, 422 "immutable" else).
+    if (err instanceof ApiError && (err.notFound || ((err.conflict || err.status === 422) && /\buid\b/.test(err.statusMessage)))) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Shrinks a cached VM: one no fleet controls to its identity (name, uid, labels, owners), since
+ * the fleets read no more of it than whether it holds a name they would use; a fleet's own keeps
+ * everything but the fields of its managed-field entries.
+ */
+export function cachedVM(vm: V1VirtualMachine & KubernetesObject): void {
+  const m = vm.metadata ?? {};
+  const fleetOwned = m.labels?.[FLEET_LABEL] !== undefined && m.ownerReferences?.some((o) => o.controller && o.kind === 'VMFleet');
+  if (fleetOwned) {
+    if (m.managedFields) m.managedFields = m.managedFields.map((e) => ({ manager: e.manager, operation: e.operation, ...(e.subresource ? { subresource: e.subresource } : {}) }));
+    return;
+  }
+  vm.metadata = {
+    name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp,
+    ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}), ...(m.labels ? { labels: m.labels } : {}), ...(m.ownerReferences ? { ownerReferences: m.ownerReferences } : {}),
+  };
+  delete (vm as { spec?: unknown }).spec;
+  delete vm.status;
+}
