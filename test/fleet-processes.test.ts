@@ -17,7 +17,7 @@ const start = () => {
 };
 beforeAll(async () => (c = await fleetCluster('fleetproc', { nodes: { count: 4 }, speed: 10 }, { controller: false })));
 afterAll(async () => {
-  await Promise.all(processes.map((p) => (p.child.exitCode === null && p.child.signalCode === null ? p.kill('SIGKILL') : undefined)));
+  await Promise.all(processes.map((p) => (p.child.exitCode === null && p.child.signalCode === null ? p.kill('SIGKILL') : Promise.resolve())));
   await c?.stop();
 });
 
