@@ -35,28 +35,16 @@ export async function createVM(client: KubeClient, vm: V1VirtualMachine): Promis
  */
 export async function applyVM(client: KubeClient, desired: V1VirtualMachine, existing: V1VirtualMachine): Promise<V1VirtualMachine | undefined> {
   const { namespace, name, uid } = existing.metadata as { namespace: string; name: string; uid: string };
+  const applied = { ...desired, metadata: { ...desired.metadata, uid } };
   try {
-    const entries = (existing.metadata?.managedFields ?? []) as ManagerEntry[];
-    const created = entries.findIndex((e) => e.manager === FIELD_MANAGER && e.operation === 'Update' && !e.subresource);
-    const applied = { ...desired, metadata: { ...desired.metadata, uid } };
-    if (created >= 0 && !entries.some((e) => e.manager === FIELD_MANAGER && e.operation === 'Apply')) {
+    if (createEntry(existing) !== undefined) {
       // A dry run first, so an apply the API server refuses leaves the VM untouched.
       await client.apply(RESOURCES.vm, applied, FIELD_MANAGER, { dryRun: true });
-      const at = `/metadata/managedFields/${created}`;
-      const converted = await client
-        .jsonPatch(RESOURCES.vm, { namespace, name }, [
-          { op: 'test', path: '/metadata/uid', value: uid },
-          { op: 'test', path: `${at}/manager`, value: FIELD_MANAGER },
-          { op: 'test', path: `${at}/operation`, value: 'Update' },
-          { op: 'replace', path: `${at}/operation`, value: 'Apply' },
-        ])
-        .then(() => true)
-        // A failed test: another VM under the name, or entries the cache shows stale. Try again later.
-        .catch((err: unknown) => {
-          if (err instanceof ApiError && (err.status === 422 || err.notFound)) return false;
-          throw err;
-        });
-      if (!converted) return undefined;
+      // The cache's entries may be stale (status writes reorder them): once more from a fresh read.
+      if (!(await claimCreateEntry(client, existing))) {
+        const fresh = await client.get<V1VirtualMachine>(RESOURCES.vm, { namespace, name });
+        if (!fresh || fresh.metadata?.uid !== uid || (createEntry(fresh) !== undefined && !(await claimCreateEntry(client, fresh)))) return undefined;
+      }
     }
     return await client.apply<V1VirtualMachine>(RESOURCES.vm, applied, FIELD_MANAGER);
   } catch (err) {
@@ -64,6 +52,31 @@ export async function applyVM(client: KubeClient, desired: V1VirtualMachine, exi
     if (err instanceof ApiError && (err.notFound || ((err.conflict || err.status === 422) && /\buid\b/.test(err.statusMessage)))) return undefined;
     throw err;
   }
+}
+
+/** The index of the VM's create entry (the field manager's Update) while it has no Apply entry. */
+function createEntry(vm: V1VirtualMachine): number | undefined {
+  const entries = (vm.metadata?.managedFields ?? []) as ManagerEntry[];
+  const at = entries.findIndex((e) => e.manager === FIELD_MANAGER && e.operation === 'Update' && !e.subresource);
+  return at >= 0 && !entries.some((e) => e.manager === FIELD_MANAGER && e.operation === 'Apply') ? at : undefined;
+}
+
+/** Turns the create entry into the Apply entry; false when the entries are not as `vm` shows them. */
+async function claimCreateEntry(client: KubeClient, vm: V1VirtualMachine): Promise<boolean> {
+  const { namespace, name, uid } = vm.metadata as { namespace: string; name: string; uid: string };
+  const at = `/metadata/managedFields/${createEntry(vm)}`;
+  return client
+    .jsonPatch(RESOURCES.vm, { namespace, name }, [
+      { op: 'test', path: '/metadata/uid', value: uid },
+      { op: 'test', path: `${at}/manager`, value: FIELD_MANAGER },
+      { op: 'test', path: `${at}/operation`, value: 'Update' },
+      { op: 'replace', path: `${at}/operation`, value: 'Apply' },
+    ])
+    .then(() => true)
+    .catch((err: unknown) => {
+      if (err instanceof ApiError && (err.status === 422 || err.notFound)) return false;
+      throw err;
+    });
 }
 
 /**
