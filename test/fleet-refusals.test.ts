@@ -90,6 +90,13 @@ it('backs off from a denied migration, reports it once, and repairs the drift on
   await allow();
   await c.waitForFleet('mig', 'repaired once allowed', (s) => isCondition(s, 'Stalled', 'False') && isCondition(s, 'Drifted', 'False'), 30_000);
   expect(await vmiNode('mig-0')).not.toBe(from);
+
+  // What the controller remembered of the refusals and the migration goes with the fleet.
+  const memory = c.manager.reconciler!.memorySizes();
+  expect(memory.aborted).toBeGreaterThan(0);
+  expect(memory.seen).toBeGreaterThan(0);
+  await c.client.delete(RESOURCES.vmFleet, { namespace: c.namespace, name: 'mig' });
+  await waitFor('memory empty once the fleet is gone', () => Object.values(c.manager.reconciler!.memorySizes()).every((n) => n === 0), 60_000, 100);
 });
 
 it('writes status even when an action fails, saying why, and converges once it can', async () => {
