@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { KINDS, customResourceDefinition, rootSchema, toOpenAPI } from './crds.ts';
 import type { Schema } from './schema/dsl.ts';
 
-// Short names KubeVirt and CDI already use (KUBEVIRT-FACTS.md).
+// Short names KubeVirt and CDI already use.
 const TAKEN = ['vm', 'vms', 'vmi', 'vmis', 'vmpool', 'vmpools', 'vmp', 'vmps', 'vmf', 'vmfs', 'vmim', 'vmims', 'vminstancetype', 'vminstancetypes', 'vmpref', 'vmprefs', 'dv', 'dvs', 'das', 'dic', 'dics'];
 
 /** Every place a schema breaks the house rules: descriptions everywhere, every string, list and map bounded. */

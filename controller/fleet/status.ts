@@ -1,4 +1,4 @@
-// The status a fleet reports (PRODUCT.md "VMFleet" status), computed from one reconcile's plan.
+// The status a fleet reports (README "How a fleet is reconciled"), computed from one reconcile's plan.
 // Pure. Conditions follow metav1.Condition and kstatus: Ready, Available, Progressing,
 // Reconciling, Stalled and Drifted, each with observedGeneration; lastTransitionTime only moves when the
 // condition's status does.

@@ -1,4 +1,4 @@
-// GoldenImage: one image family and its lifecycle (PRODUCT.md, "GoldenImage").
+// GoldenImage: one image family and its lifecycle (README "The API").
 import { enumOf, int, list, obj, str, type Schema } from './dsl.ts';
 import {
   checksum,

@@ -1,4 +1,4 @@
-// VMFleet: a pool of alike KubeVirt VirtualMachines (PRODUCT.md, "VMFleet").
+// VMFleet: a pool of alike KubeVirt VirtualMachines (README "The API").
 import { bool, enumOf, int, intOrPercent, list, obj, str, stringMap, type Schema } from './dsl.ts';
 import { conditions, cronSchedule, dnsLabel, duration, observedGeneration, resourceName } from './common.ts';
 

@@ -1,4 +1,4 @@
-// Autohealing (PRODUCT.md "VMFleet" autohealing): which VMs of a fleet are replaced because they
+// Autohealing (README "How a fleet is reconciled"): which VMs of a fleet are replaced because they
 // cannot run. Pure; the shell deletes the chosen VMs and the planner recreates their indexes.
 import type { VMFleetSpec } from '../../api/generated/types.ts';
 import { parseDuration } from '../duration.ts';

@@ -1,4 +1,4 @@
-// Change classification between a VM as it is and its desired state (PRODUCT.md "How a fleet is
+// Change classification between a VM as it is and its desired state (README "How a fleet is
 // reconciled", step 2). Mirrors KubeVirt's LiveUpdate rules (pkg/virt-controller/watch/vm/vm.go
 // syncRestartRequired, handleCPUChangeRequest, handleAffinityChangeRequest,
 // handleTolerationsChangeRequest; pkg/liveupdate/memory), as sim/rules/live-update.ts does for

@@ -1,4 +1,4 @@
-// The desired KubeVirt VirtualMachine of one index of a fleet (PRODUCT.md "How a fleet is
+// The desired KubeVirt VirtualMachine of one index of a fleet (README "How a fleet is
 // reconciled", step 1). Pure: the template is deep-copied, never mutated.
 import type { V1VirtualMachine, V1VirtualMachineSpec, V1Volume } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { VMFleetSpec } from '../../api/generated/types.ts';

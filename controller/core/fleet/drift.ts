@@ -1,4 +1,4 @@
-// Runtime drift of one running VM (PRODUCT.md "How a fleet is reconciled", step 3): where and how
+// Runtime drift of one running VM (README "How drift is repaired"): where and how
 // it runs compared with what its fleet says. Pure: cached objects in, findings out. Imbalance is a
 // fleet-wide finding and lives in rebalance.ts.
 import type { V1Node } from '@kubernetes/client-node';

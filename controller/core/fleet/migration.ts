@@ -1,4 +1,4 @@
-// The remedy planner for drift (PRODUCT.md "How a fleet is reconciled", step 4, and invariants 2,
+// The remedy planner for drift (README "How drift is repaired", and "Safety invariants" 2,
 // 5 and 7): which drifted VMs are live-migrated now, which migrations are aborted, which VMs fall
 // back to a restart or are only reported, and which hand edits are reverted. Pure: the shell
 // observes VMs and migrations, this decides, the shell creates and deletes.

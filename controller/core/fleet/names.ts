@@ -1,4 +1,4 @@
-// Deterministic names, indexes and labels of a fleet's VMs (PRODUCT.md "VMFleet"; invariants 4, 5).
+// Deterministic names, indexes and labels of a fleet's VMs (README "Safety invariants" 4 and 5).
 // Pure: plain data in, plain data out.
 
 /** Label on every child: the name of the owning VMFleet. */

@@ -1,4 +1,4 @@
-// Safety invariants 1, 2, 5 and 7 of PRODUCT.md over the rollout and remediation planners
+// Safety invariants 1, 2, 5 and 7 (README "Safety invariants") over the rollout and remediation planners
 // together, as the shell combines them: the rollout plans first (so remediation knows which VMs it
 // disrupts), remediation plans migrations and fallback restarts, and the rollout fits those
 // restarts into the same maxUnavailable budget.

@@ -1,4 +1,4 @@
-// The rollout and scale planner of a fleet (PRODUCT.md "VMFleet", "Safety invariants" 1 and 5).
+// The rollout and scale planner of a fleet (README "Safety invariants" 1 and 5).
 // Level-triggered and pure: the same observation always yields the same plan; time comes in as
 // `now`. The shell applies the actions and re-plans from its next observation.
 import type { VMFleetSpec } from '../../api/generated/types.ts';
