@@ -179,7 +179,10 @@ export class FleetManager {
     const budget = new MigrationBudget(this.o.migrationBudget ?? DEFAULT_MIGRATION_BUDGET);
     migrations.on((type, m) => budget.observe(type, m));
     const expectations = new Expectations();
-    const events = new EventRecorder(this.client, this.identity, (err) => this.log.error('event not recorded', { error: String(err) }));
+    // A fleet's Events already group a reconcile's actions by kind, one Event naming many VMs, so
+    // one fleet carries what client-go spreads over many pods: a larger per-object allowance than
+    // client-go's 25 and one per 5 minutes, so a busy repair never drops its Warnings.
+    const events = new EventRecorder(this.client, this.identity, (err) => this.log.error('event not recorded', { error: String(err) }), { burst: 100, refillMs: 10_000 });
     const reconciler = (this.reconciler = new FleetReconciler({
       client: this.client,
       caches: { fleets, vms, vmis, nodes, goldenImages, migrations },
