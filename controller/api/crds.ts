@@ -36,6 +36,7 @@ export const KINDS: Record<'GoldenImage' | 'VMFleet', KindDefinition> = {
     printerColumns: [
       readyColumn,
       { name: 'Latest', type: 'string', jsonPath: '.status.latestVersion', description: 'Newest Ready version.' },
+      { name: 'Versions', type: 'integer', jsonPath: '.status.availableVersions', description: 'Versions VMs can boot (Ready, Deprecated or Obsolete).' },
       { name: 'Storage', type: 'string', jsonPath: '.spec.storage.type', description: 'How versions are materialised.' },
       ageColumn,
       messageColumn,

@@ -251,6 +251,10 @@ export interface GoldenImageStatus {
    */
   latestVersion?: string;
   /**
+   * How many versions VMs can boot now (phase Ready, Deprecated or Obsolete).
+   */
+  availableVersions?: number;
+  /**
    * Every version known, pinned or discovered.
    *
    * @maxItems 512
@@ -275,6 +279,14 @@ export interface GoldenImageStatus {
      */
     phase: "Discovered" | "Importing" | "Ready" | "Failed" | "Deprecated" | "Obsolete" | "Deleted";
     /**
+     * Where the version's bytes are read from (http sources).
+     */
+    url?: string;
+    /**
+     * The uid of the adopted PVC (pvc sources); the version stands for that PVC.
+     */
+    sourceUID?: string;
+    /**
      * When the version was first seen.
      */
     discoveredAt?: string;
@@ -283,9 +295,17 @@ export interface GoldenImageStatus {
      */
     readyAt?: string;
     /**
+     * When retention deleted the version's data (phase Deleted).
+     */
+    deletedAt?: string;
+    /**
      * The PVC holding the version (DataVolume storage).
      */
     pvcName?: string;
+    /**
+     * Import progress as CDI reports it, for example 45.20%.
+     */
+    progress?: string;
     /**
      * How many VMs use the version.
      */

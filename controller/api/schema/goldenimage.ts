@@ -189,6 +189,7 @@ export const goldenImageSpec: Schema = obj(
 export const goldenImageStatus: Schema = obj('The observed state of the image.', {
   observedGeneration: observedGeneration(),
   latestVersion: dnsLabel('The newest Ready version.'),
+  availableVersions: int('How many versions VMs can boot now (phase Ready, Deprecated or Obsolete).', { minimum: 0 }),
   versions: list(
     'Every version known, pinned or discovered.',
     obj(
@@ -198,9 +199,13 @@ export const goldenImageStatus: Schema = obj('The observed state of the image.',
         digest: digest('The image manifest digest.'),
         checksum: checksum('The image checksum.'),
         phase: enumOf('Lifecycle phase of the version.', VERSION_PHASES),
+        url: str('Where the version\'s bytes are read from (http sources).', { maxLength: 2048 }),
+        sourceUID: str('The uid of the adopted PVC (pvc sources); the version stands for that PVC.', { maxLength: 64 }),
         discoveredAt: str('When the version was first seen.', { maxLength: 64, format: 'date-time' }),
         readyAt: str('When the version became Ready.', { maxLength: 64, format: 'date-time' }),
+        deletedAt: str('When retention deleted the version\'s data (phase Deleted).', { maxLength: 64, format: 'date-time' }),
         pvcName: resourceName('The PVC holding the version (DataVolume storage).'),
+        progress: str('Import progress as CDI reports it, for example 45.20%.', { maxLength: 16 }),
         usedBy: int('How many VMs use the version.', { minimum: 0 }),
         message: str('Details, for example why an import failed.', { maxLength: 1024 }),
       },
