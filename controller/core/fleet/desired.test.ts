@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import type { VMFleetSpec } from '../../api/generated/types.ts';
-import { desiredVM, type DesiredVMInput } from './desired.ts';
+import { IMAGE_DATA_VOLUME_HASH_LENGTH, desiredVM, imageDataVolumeName, type DesiredVMInput } from './desired.ts';
 import { isArgoCdTrackingKey } from './names.ts';
 
 const fleet = { name: 'web', namespace: 'team', uid: 'uid-1' };
@@ -116,5 +116,57 @@ describe('desiredVM', () => {
         expect(vm.metadata?.labels?.['virtfleet.io/index']).toBe(String(index));
       }),
     );
+  });
+
+  describe('a DataVolume image', () => {
+    const dvImage = { version: 'f42', pvc: { namespace: 'images', name: 'fedora-f42' } };
+    const imageTemplate = (vm: ReturnType<typeof desiredVM>) => {
+      const volume = vm.spec.template.spec?.volumes?.find((v) => v.name === 'root');
+      return { volume, template: vm.spec.dataVolumeTemplates?.find((t) => t.metadata?.name === volume?.dataVolume?.name) };
+    };
+
+    it('becomes a dataVolume volume whose template clones the version\'s PVC from the image namespace', () => {
+      const vm = desiredVM(input({ image: dvImage }));
+      const { volume, template } = imageTemplate(vm);
+      expect(volume).toEqual({ name: 'root', dataVolume: { name: imageDataVolumeName('web-3', 'root', dvImage) } });
+      expect(template).toEqual({ metadata: { name: volume?.dataVolume?.name }, spec: { storage: {}, source: { pvc: { namespace: 'images', name: 'fedora-f42' } } } });
+      expect(volume?.dataVolume?.name).toMatch(new RegExp(`^web-3-root-[0-9a-f]{${IMAGE_DATA_VOLUME_HASH_LENGTH}}$`));
+    });
+    it('keeps the other dataVolumeTemplates indexed as before', () => {
+      const vm = desiredVM(input({ image: dvImage }));
+      expect(vm.spec.dataVolumeTemplates?.map((t) => t.metadata?.name)).toEqual(['data-3', imageDataVolumeName('web-3', 'root', dvImage)]);
+      expect(vm.spec.template.spec?.volumes?.find((v) => v.name === 'disk')?.dataVolume?.name).toBe('data-3');
+    });
+    it('builds on the template\'s own dataVolumeTemplate for the image volume: storage and metadata kept, source replaced', () => {
+      const s = spec();
+      s.template.spec.dataVolumeTemplates!.push({
+        metadata: { name: 'rootdisk', labels: { tier: 'os', 'argocd.argoproj.io/x': 'y' } },
+        spec: { storage: { storageClassName: 'fast', resources: { requests: { storage: '20Gi' } } }, sourceRef: { kind: 'DataSource', name: 'old' } },
+      });
+      s.template.spec.template.spec!.volumes![0] = { name: 'root', dataVolume: { name: 'rootdisk' } };
+      const before = structuredClone(s);
+      const vm = desiredVM(input({ spec: s, image: dvImage }));
+      expect(s).toEqual(before);
+      const name = imageDataVolumeName('web-3', 'root', dvImage);
+      expect(vm.spec.dataVolumeTemplates).toEqual([
+        { metadata: { name: 'data-3' }, spec: { storage: {} } },
+        { metadata: { name, labels: { tier: 'os' } }, spec: { storage: { storageClassName: 'fast', resources: { requests: { storage: '20Gi' } } }, source: { pvc: { namespace: 'images', name: 'fedora-f42' } } } },
+      ]);
+      expect(imageTemplate(vm).volume).toEqual({ name: 'root', dataVolume: { name } });
+    });
+    it('is named per VM and per version: the name changes with the version and only then (property)', () => {
+      const version = fc.stringMatching(/^[a-z0-9-]{1,12}$/);
+      fc.assert(
+        fc.property(version, version, fc.nat({ max: 999 }), fc.nat({ max: 999 }), (a, b, i, j) => {
+          const at = (v: string, index: number) => imageTemplate(desiredVM(input({ index, image: { version: v, pvc: { namespace: 'images', name: `fedora-${v}` } } }))).template?.metadata?.name;
+          expect(at(a, i)).toBe(at(a, i));
+          expect(at(a, i) === at(b, i)).toBe(a === b);
+          expect(at(a, i) === at(a, j)).toBe(i === j);
+        }),
+      );
+    });
+    it('the same version always gives the same desired VM', () => {
+      expect(desiredVM(input({ image: { ...dvImage } }))).toEqual(desiredVM(input({ image: dvImage })));
+    });
   });
 });

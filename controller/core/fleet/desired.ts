@@ -1,9 +1,11 @@
 // The desired KubeVirt VirtualMachine of one index of a fleet (README "How a fleet is
 // reconciled", step 1). Pure: the template is deep-copied, never mutated.
-import type { V1VirtualMachine, V1VirtualMachineSpec, V1Volume } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
+import { createHash } from 'node:crypto';
+import type { V1DataVolumeTemplateSpec, V1VirtualMachine, V1VirtualMachineSpec, V1Volume } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { VMFleetSpec } from '../../api/generated/types.ts';
 import type { ResolvedImage } from './image.ts';
 import { FLEET_LABEL, INDEX_LABEL, childLabels, vmName, withoutArgoCdTracking } from './names.ts';
+import { canonicalJson } from './revision.ts';
 
 export const FLEET_API_VERSION = 'virtfleet.io/v1alpha1';
 export const FLEET_KIND = 'VMFleet';
@@ -85,6 +87,45 @@ function indexVolume(v: V1Volume, index: number, secrets: boolean, configMaps: b
   if (v.persistentVolumeClaim && dvNames.has(v.persistentVolumeClaim.claimName)) v.persistentVolumeClaim.claimName = dvNames.get(v.persistentVolumeClaim.claimName)!;
 }
 
+/** Hex characters of the hash that ends an image DataVolume's name. */
+export const IMAGE_DATA_VOLUME_HASH_LENGTH = 8;
+
+/**
+ * The name of the DataVolume that clones a DataVolume image into one VM's volume:
+ * `<vm>-<volume>-<hash>`, the hash taken over the resolved version and its PVC. A new version
+ * gives a new name, so KubeVirt clones a fresh disk; the same version always gives the same name,
+ * so nothing else ever recreates it. At most 63 + 1 + 63 + 1 + 8 characters, well within CDI's
+ * 253 for a DataVolume name.
+ */
+export function imageDataVolumeName(vm: string, volume: string, image: Pick<ResolvedImage, 'version' | 'pvc'>): string {
+  const hash = createHash('sha256').update(canonicalJson({ version: image.version, pvc: image.pvc })).digest('hex').slice(0, IMAGE_DATA_VOLUME_HASH_LENGTH);
+  return `${vm}-${volume}-${hash}`;
+}
+
+/**
+ * Makes the image volume a `dataVolume` backed by a dataVolumeTemplate that clones `pvc`. When the
+ * template's image volume already uses one of its dataVolumeTemplates, that entry is the base: its
+ * metadata and storage (size, storage class) are kept, its source replaced and it is renamed.
+ * Otherwise `spec.storage` is left empty, and CDI sizes the clone like its source (detectCloneSize).
+ */
+function fillDataVolumeImage(vmSpec: V1VirtualMachineSpec, volumes: V1Volume[], volumeName: string, dataVolumeName: string, pvc: { namespace: string; name: string }): void {
+  const templates = (vmSpec.dataVolumeTemplates ??= []);
+  const at = volumes.findIndex((v) => v.name === volumeName);
+  const usedTemplate = at >= 0 ? volumes[at]!.dataVolume?.name : undefined;
+  const baseAt = usedTemplate === undefined ? -1 : templates.findIndex((t) => t.metadata?.name === usedTemplate);
+  const base = baseAt >= 0 ? templates[baseAt] : undefined;
+  const { source: _source, sourceRef: _sourceRef, ...rest } = base?.spec ?? {};
+  const template: V1DataVolumeTemplateSpec = {
+    metadata: { ...base?.metadata, name: dataVolumeName },
+    spec: { ...rest, ...(rest.storage === undefined && rest.pvc === undefined ? { storage: {} } : {}), source: { pvc: { namespace: pvc.namespace, name: pvc.name } } },
+  };
+  if (baseAt >= 0) templates[baseAt] = template;
+  else templates.push(template);
+  const filled: V1Volume = { name: volumeName, dataVolume: { name: dataVolumeName } };
+  if (at >= 0) volumes[at] = filled;
+  else volumes.push(filled);
+}
+
 function cleanMeta(meta: { labels?: Record<string, string>; annotations?: Record<string, string> } | undefined, extraLabels: Record<string, string>) {
   const labels = { ...withoutArgoCdTracking(meta?.labels), ...extraLabels };
   const annotations = withoutArgoCdTracking(meta?.annotations);
@@ -100,9 +141,16 @@ function cleanMeta(meta: { labels?: Record<string, string>; annotations?: Record
  *   change never touches what the VMI is stamped from) and loses Argo CD keys too;
  * - spec: the template's, with the image volume (spec.image.volume) made a containerDisk of
  *   `image.containerDisk` (other fields of an existing containerDisk, such as imagePullPolicy,
- *   are kept; any other volume source is replaced), dataVolumeTemplates renamed `<name>-<index>`
- *   with the volumes that use them, and the references in INDEXED_REFERENCES suffixed `-<index>`
- *   when nameGeneration asks for it.
+ *   are kept; any other volume source is replaced) — or, for a DataVolume image (`image.pvc`), a
+ *   `dataVolume` volume backed by a dataVolumeTemplate named by imageDataVolumeName that clones
+ *   the version's PVC from the image's namespace (see fillDataVolumeImage) — dataVolumeTemplates
+ *   renamed `<name>-<index>` with the volumes that use them, and the references in
+ *   INDEXED_REFERENCES suffixed `-<index>` when nameGeneration asks for it.
+ * A new image version changes the image DataVolume's name and so spec.dataVolumeTemplates, which
+ * classifyChange calls `recreate`: the VM is deleted (its DataVolumes go with it, as they are
+ * owned by it) and created again from the new version. KubeVirt itself never deletes the
+ * DataVolume of a template removed from a VM's spec; recreating is what keeps old disks from
+ * piling up.
  */
 export function desiredVM(input: DesiredVMInput): V1VirtualMachine {
   const { fleet, spec, image, index, revision } = input;
@@ -125,7 +173,9 @@ export function desiredVM(input: DesiredVMInput): V1VirtualMachine {
   const vmiSpec = vmSpec.template.spec;
   if (vmiSpec) {
     for (const v of vmiSpec.volumes ?? []) indexVolume(v, index, secrets, configMaps, dvNames);
-    if (image.containerDisk !== undefined) {
+    if (image.pvc !== undefined) {
+      fillDataVolumeImage(vmSpec, (vmiSpec.volumes ??= []), spec.image.volume, imageDataVolumeName(name, spec.image.volume, image), image.pvc);
+    } else if (image.containerDisk !== undefined) {
       const volumes = (vmiSpec.volumes ??= []);
       const at = volumes.findIndex((v) => v.name === spec.image.volume);
       const old = at >= 0 ? volumes[at]!.containerDisk : undefined;
