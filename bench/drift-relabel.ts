@@ -10,7 +10,7 @@
 //     [--qps 50] [--burst 100] [--timeout 120] [--inline-sim]
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { FleetManager } from '../controller/fleet/manager.ts';
+import { VirtFleetManager } from '../controller/virtfleet.ts';
 import type { VMFleet } from '../controller/fleet/reconciler.ts';
 import { KubeClient } from '../controller/kube/client.ts';
 import { RESOURCES } from '../controller/kube/resources.ts';
@@ -170,7 +170,7 @@ interface Repetition {
 
 const plane = await ControlPlane.start({ assets: await ensureAssets() });
 let stopSim: (() => Promise<void>) | undefined;
-let manager: FleetManager | undefined;
+let manager: VirtFleetManager | undefined;
 let tracker: DriftTracker | undefined;
 const errors: string[] = [];
 try {
@@ -190,7 +190,7 @@ try {
   console.log(`${nodes} nodes labelled ${LABEL}=web (simulator ${values['inline-sim'] ? 'in process' : 'in a child process'}, speed ${speed}x) in ${((Date.now() - simStarted) / 1000).toFixed(1)} s`);
 
   const requests = new RequestCounter();
-  manager = new FleetManager({
+  manager = new VirtFleetManager({
     kubeConfig: plane.kubeConfig(),
     namespace,
     migrationBudget: budget,

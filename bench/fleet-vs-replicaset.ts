@@ -7,7 +7,7 @@
 //   node bench/fleet-vs-replicaset.ts [--replicas 1000] [--qps 20] [--burst 30]
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { FleetManager } from '../controller/fleet/manager.ts';
+import { VirtFleetManager } from '../controller/virtfleet.ts';
 import type { VMFleet } from '../controller/fleet/reconciler.ts';
 import { KubeClient } from '../controller/kube/client.ts';
 import { RESOURCES } from '../controller/kube/resources.ts';
@@ -30,7 +30,7 @@ async function scaleFleet(plane: ControlPlane): Promise<{ ms: number; writes: nu
   const client = new KubeClient(plane.kubeConfig(), { qps: 0 });
   await client.create(RESOURCES.namespace, { metadata: { name: namespace } });
   await client.create(RESOURCES.goldenImage, goldenImage(namespace, 'fedora'));
-  const manager = new FleetManager({ kubeConfig: plane.kubeConfig(), namespace, qps, burst, log: { info: () => undefined, error: (m, f) => console.error(m, f) } });
+  const manager = new VirtFleetManager({ kubeConfig: plane.kubeConfig(), namespace, qps, burst, log: { info: () => undefined, error: (m, f) => console.error(m, f) } });
   await manager.start();
   try {
     await client.create(RESOURCES.vmFleet, vmFleet(namespace, 'bench', { replicas: 0 }));

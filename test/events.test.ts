@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CoreV1Api, type CoreV1Event } from '@kubernetes/client-node';
 import { KubeClient } from '../controller/kube/client.ts';
 import { RESOURCES } from '../controller/kube/resources.ts';
-import { AGGREGATE_PREFIX, EventRecorder, type InvolvedObject } from '../controller/fleet/events.ts';
+import { AGGREGATE_PREFIX, EventRecorder, type InvolvedObject } from '../controller/runtime/events.ts';
 import { createNamespace, kubeConfig } from './harness/cluster.ts';
 
 let ns: Awaited<ReturnType<typeof createNamespace>>;

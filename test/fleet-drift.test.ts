@@ -8,7 +8,7 @@
 import { afterAll, afterEach, beforeAll, expect, it } from '@jest/globals';
 import type { V1VirtualMachine, V1VirtualMachineInstance, V1VirtualMachineInstanceMigration } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { VMFleetStatus } from '../controller/api/generated/types.ts';
-import { FleetManager } from '../controller/fleet/manager.ts';
+import { VirtFleetManager } from '../controller/virtfleet.ts';
 import { RESOURCES } from '../controller/kube/resources.ts';
 import { vmFleet, type FleetOptions } from './fixtures/fleets.ts';
 import { kubeConfig } from './harness/cluster.ts';
@@ -314,7 +314,7 @@ it('a controller restart in the middle of a repair duplicates no migration (inva
     await waitFor('a migration in flight', async () => migrations.inFlight().some((r) => r.fleet === 'restarted'), 20_000, 50);
     // The controller goes away mid-repair and a new one (fresh caches, no memory) takes over.
     await c.manager.stop();
-    const successor = new FleetManager({ kubeConfig: kubeConfig(), namespace: c.namespace, qps: 0, migrationBudget: BUDGET, migrationBudgetScope: 'namespace', log: { info: () => undefined, error: () => undefined } });
+    const successor = new VirtFleetManager({ kubeConfig: kubeConfig(), namespace: c.namespace, qps: 0, migrationBudget: BUDGET, migrationBudgetScope: 'namespace', log: { info: () => undefined, error: () => undefined } });
     await successor.start();
     cleanups.push(async () => {
       await successor.stop();

@@ -5,7 +5,7 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
-import { DEFAULT_LEASE_NAME, FleetManager } from '../controller/fleet/manager.ts';
+import { DEFAULT_LEASE_NAME, VirtFleetManager } from '../controller/virtfleet.ts';
 import { FencedError, KubeClient } from '../controller/kube/client.ts';
 import { RESOURCES } from '../controller/kube/resources.ts';
 import { LeaderElector, LeadershipLost } from '../controller/runtime/leader-election.ts';
@@ -138,7 +138,7 @@ it('makes a leader whose Lease is taken exit with code 1 within the renew deadli
 it('fences an in-process manager that lost its Lease and calls its hook instead of exiting', async () => {
   const log = memoryLog();
   const reasons: string[] = [];
-  const manager = new FleetManager({
+  const manager = new VirtFleetManager({
     kubeConfig: kubeConfig(),
     namespace: ns.name,
     identity: 'library',

@@ -11,7 +11,7 @@ import { ControlPlane } from '../local/control-plane.ts';
 import { installCrds } from '../local/install-crds.ts';
 import { Simulator } from '../../sim/simulator.ts';
 import type { DeepPartial, SimConfig } from '../../sim/config.ts';
-import type { FleetManager } from '../fleet/manager.ts';
+import type { VirtFleetManager } from '../virtfleet.ts';
 import { RUN_DEFAULTS } from './run-flags.ts';
 import { startController, untilSignalled } from './run.ts';
 
@@ -56,7 +56,7 @@ export async function up(flags: SimFlags): Promise<void> {
   console.log('starting etcd and kube-apiserver on 127.0.0.1 (the first run builds them from Go modules)...');
   const plane = await ControlPlane.start({ assets: await ensureAssets() });
   let sim: Simulator | undefined;
-  let manager: FleetManager | undefined;
+  let manager: VirtFleetManager | undefined;
   const kubeconfig = join(dir, 'kubeconfig');
   try {
     await installCrds(plane.kubeConfig(), CRD_DIRS);

@@ -5,7 +5,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseDuration } from '../core/duration.ts';
-import { FleetManager } from '../fleet/manager.ts';
+import { VirtFleetManager } from '../virtfleet.ts';
 import type { RunFlags } from './run-flags.ts';
 
 
@@ -46,9 +46,9 @@ export async function startController(
   kc: KubeConfig,
   flags: RunFlags,
   onLeadershipLost?: (reason: string, requests: Record<string, number>) => void,
-): Promise<{ manager: FleetManager; requests: Record<string, number> }> {
+): Promise<{ manager: VirtFleetManager; requests: Record<string, number> }> {
   const requests: Record<string, number> = {};
-  const manager = new FleetManager({
+  const manager = new VirtFleetManager({
     kubeConfig: kc,
     ...(flags.namespace ? { namespace: flags.namespace } : {}),
     qps: Number(flags.qps),

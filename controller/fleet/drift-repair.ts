@@ -17,7 +17,7 @@ import type { Logger } from '../runtime/logger.ts';
 import { OwnerMemory } from '../runtime/owner-memory.ts';
 import { inParallel } from '../runtime/parallel.ts';
 import { driftSummary, driftView, type DriftView } from './drift-view.ts';
-import { listNames, type EventRecorder, type InvolvedObject } from './events.ts';
+import { listNames, type EventRecorder, type InvolvedObject } from '../runtime/events.ts';
 import type { FleetCaches, VMFleet } from './reconciler.ts';
 import { DRIFT_ANNOTATION, driftAnnotation, migrationObject, migrationsByVmi, type MigrationBudget } from './remediation.ts';
 import type { DriftSummary } from './status.ts';

@@ -4,7 +4,8 @@
 // apply under one field manager, records Events, and writes status once, only when it changed.
 import type { V1VirtualMachine, V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { V1Node } from '@kubernetes/client-node';
-import type { GoldenImageSpec, VMFleetSpec, VMFleetStatus } from '../api/generated/types.ts';
+import type { VMFleetStatus } from '../api/generated/types.ts';
+import type { GoldenImage, VMFleet } from '../api/objects.ts';
 import { autohealSpecOf, planAutohealing, type Replacement } from '../core/fleet/autoheal.ts';
 import { classifyChange } from '../core/fleet/classify.ts';
 import { desiredVM, FLEET_API_VERSION, FLEET_KIND } from '../core/fleet/desired.ts';
@@ -20,10 +21,11 @@ import type { ReconcileResult } from '../runtime/controller.ts';
 import type { Expectations } from '../runtime/expectations.ts';
 import { splitKey } from '../runtime/keys.ts';
 import type { Logger } from '../runtime/logger.ts';
+import type { Cache } from '../cache/cache.ts';
 import { OwnerMemory } from '../runtime/owner-memory.ts';
 import { inParallel } from '../runtime/parallel.ts';
 import { DriftRepair, fleetRef, MAX_MIGRATION_REFUSALS, type Remediation } from './drift-repair.ts';
-import { listNames, type EventRecorder, type InvolvedObject } from './events.ts';
+import { listNames, type EventRecorder, type InvolvedObject } from '../runtime/events.ts';
 import { conditionOf, observeVM } from './observe.ts';
 import type { Migration, MigrationBudget } from './remediation.ts';
 import { fleetStatus, statusDiffers, type StalledReason } from './status.ts';
@@ -33,24 +35,7 @@ import { applyVM, createVM, FIELD_MANAGER } from './vm-writes.ts';
 export const FLEET_FINALIZER = 'virtfleet.io/vms';
 export { FIELD_MANAGER };
 
-export interface VMFleet {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: { name?: string; namespace?: string; uid?: string; generation?: number; resourceVersion?: string; deletionTimestamp?: Date | string; finalizers?: string[] };
-  spec: VMFleetSpec;
-  status?: VMFleetStatus;
-}
-
-export interface GoldenImage {
-  metadata?: { name?: string; namespace?: string };
-  spec: GoldenImageSpec;
-}
-
-/** Read access to a cache (an Informer fits). */
-export interface Cache<T> {
-  get(name: string, namespace?: string): T | undefined;
-  list(namespace?: string): readonly T[];
-}
+export type { GoldenImage, VMFleet };
 
 export interface FleetCaches {
   fleets: Cache<VMFleet>;

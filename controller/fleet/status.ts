@@ -2,12 +2,13 @@
 // Pure. Conditions follow metav1.Condition and kstatus: Ready, Available, Progressing,
 // Reconciling, Stalled and Drifted, each with observedGeneration; lastTransitionTime only moves when the
 // condition's status does.
-import { isDeepStrictEqual } from 'node:util';
 import type { VMFleetStatus } from '../api/generated/types.ts';
 import type { Plan } from '../core/fleet/rollout.ts';
+import { condition, withTransitionTimes } from '../core/conditions.ts';
+
+export { statusDiffers, withTransitionTimes } from '../core/conditions.ts';
 
 export type FleetCondition = NonNullable<VMFleetStatus['conditions']>[number];
-type Status = FleetCondition['status'];
 
 /** Invalid input or an unusable image: nothing is done until the user fixes it. */
 export interface StalledReason {
@@ -50,18 +51,6 @@ export interface StatusInput {
 /** `a=b,c=d`, the string form of a label selector the scale subresource reports. */
 export function selectorString(matchLabels: Record<string, string>): string {
   return Object.keys(matchLabels).sort().map((k) => `${k}=${matchLabels[k]}`).join(',');
-}
-
-function condition(type: string, status: Status, reason: string, message: string, generation: number): Omit<FleetCondition, 'lastTransitionTime'> {
-  return { type, status, observedGeneration: generation, reason, message };
-}
-
-/** Carries lastTransitionTime over from the previous condition of the same type and status. */
-export function withTransitionTimes(previous: readonly FleetCondition[] | undefined, next: Omit<FleetCondition, 'lastTransitionTime'>[], now: string): FleetCondition[] {
-  return next.map((c) => {
-    const old = previous?.find((p) => p.type === c.type);
-    return { ...c, lastTransitionTime: old && old.status === c.status ? old.lastTransitionTime : now };
-  });
 }
 
 export function fleetStatus(input: StatusInput): VMFleetStatus {
@@ -136,10 +125,4 @@ export function fleetStatus(input: StatusInput): VMFleetStatus {
     labelSelector: selectorString(input.selector),
     conditions: withTransitionTimes(previous?.conditions, conditions, input.now),
   };
-}
-
-/** Whether writing `next` would change anything (so a converged fleet causes no write). */
-export function statusDiffers(previous: VMFleetStatus | undefined, next: VMFleetStatus): boolean {
-  if (!previous) return true;
-  return (Object.keys(next) as (keyof VMFleetStatus)[]).some((k) => !isDeepStrictEqual(previous[k], next[k]));
 }

@@ -8,13 +8,13 @@
 // (checked by a dry run) that entry becomes an Apply entry, so the fleet owns the VM exactly as if
 // it had applied it, and a field a later template drops is removed.
 import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
-import type { KubernetesObject, V1ManagedFieldsEntry } from '@kubernetes/client-node';
-import { FLEET_LABEL } from '../core/fleet/names.ts';
+import type { V1ManagedFieldsEntry } from '@kubernetes/client-node';
 import { ApiError, type KubeClient } from '../kube/client.ts';
+import { FIELD_MANAGER } from '../kube/field-manager.ts';
 import { RESOURCES } from '../kube/resources.ts';
 
-/** The one field manager of everything VirtFleet applies. */
-export const FIELD_MANAGER = 'virtfleet';
+export { FIELD_MANAGER };
+
 
 /** The cached form of a VM's managed fields: who manages it and how, not which fields. */
 export type ManagerEntry = Pick<V1ManagedFieldsEntry, 'manager' | 'operation' | 'subresource'>;
@@ -77,24 +77,4 @@ async function claimCreateEntry(client: KubeClient, vm: V1VirtualMachine): Promi
       if (err instanceof ApiError && (err.status === 422 || err.notFound)) return false;
       throw err;
     });
-}
-
-/**
- * Shrinks a cached VM: one no fleet controls to its identity (name, uid, labels, owners), since
- * the fleets read no more of it than whether it holds a name they would use; a fleet's own keeps
- * everything but the fields of its managed-field entries.
- */
-export function cachedVM(vm: V1VirtualMachine & KubernetesObject): void {
-  const m = vm.metadata ?? {};
-  const fleetOwned = m.labels?.[FLEET_LABEL] !== undefined && m.ownerReferences?.some((o) => o.controller && o.kind === 'VMFleet');
-  if (fleetOwned) {
-    if (m.managedFields) m.managedFields = m.managedFields.map((e) => ({ manager: e.manager, operation: e.operation, ...(e.subresource ? { subresource: e.subresource } : {}) }));
-    return;
-  }
-  vm.metadata = {
-    name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp,
-    ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}), ...(m.labels ? { labels: m.labels } : {}), ...(m.ownerReferences ? { ownerReferences: m.ownerReferences } : {}),
-  };
-  delete (vm as { spec?: unknown }).spec;
-  delete vm.status;
 }

@@ -4,7 +4,7 @@ import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import { Watch } from '@kubernetes/client-node';
 import type { VMFleetStatus } from '../../controller/api/generated/types.ts';
 import { FLEET_LABEL } from '../../controller/core/fleet/names.ts';
-import { FleetManager, type FleetManagerOptions } from '../../controller/fleet/manager.ts';
+import { VirtFleetManager, type VirtFleetOptions } from '../../controller/virtfleet.ts';
 import type { VMFleet } from '../../controller/fleet/reconciler.ts';
 import { KubeClient } from '../../controller/kube/client.ts';
 import { pathOf, RESOURCES } from '../../controller/kube/resources.ts';
@@ -15,7 +15,7 @@ import { simulatedCluster, type SimulatedCluster } from './simulated.ts';
 import { waitFor } from './wait.ts';
 
 export interface FleetCluster extends SimulatedCluster {
-  manager: FleetManager;
+  manager: VirtFleetManager;
   /** Requests the controller made, by HTTP verb. */
   requests: Record<string, number>;
   fleetStatus(name: string): Promise<VMFleetStatus | undefined>;
@@ -25,11 +25,11 @@ export interface FleetCluster extends SimulatedCluster {
 
 const quiet = { info: () => undefined, error: (msg: string, fields?: Record<string, unknown>) => console.error(`controller: ${msg} ${JSON.stringify(fields ?? {})}`) };
 
-export async function fleetCluster(prefix: string, config: DeepPartial<SimConfig> = {}, options: { controller?: boolean; resyncMs?: number; goldenImage?: boolean; manager?: Partial<FleetManagerOptions> } = {}): Promise<FleetCluster> {
+export async function fleetCluster(prefix: string, config: DeepPartial<SimConfig> = {}, options: { controller?: boolean; resyncMs?: number; goldenImage?: boolean; manager?: Partial<VirtFleetOptions> } = {}): Promise<FleetCluster> {
   const c = await simulatedCluster(prefix, { speed: 20, ...config });
   if (options.goldenImage !== false) await c.client.create(RESOURCES.goldenImage, goldenImage(c.namespace, 'fedora'));
   const requests: Record<string, number> = {};
-  const manager = new FleetManager({
+  const manager = new VirtFleetManager({
     kubeConfig: kubeConfig(),
     namespace: c.namespace,
     qps: 0,

@@ -1,0 +1,25 @@
+// What the shared VM cache keeps of each VirtualMachine: every controller of the process reads
+// VMs from one informer, so its transform keeps what any of them reads and nothing more.
+import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { FLEET_LABEL } from '../core/fleet/names.ts';
+
+/**
+ * Shrinks a cached VM: one no fleet controls to its identity (name, uid, labels, owners), since
+ * the fleets read no more of it than whether it holds a name they would use; a fleet's own keeps
+ * everything but the fields of its managed-field entries.
+ */
+export function cachedVM(vm: V1VirtualMachine & KubernetesObject): void {
+  const m = vm.metadata ?? {};
+  const fleetOwned = m.labels?.[FLEET_LABEL] !== undefined && m.ownerReferences?.some((o) => o.controller && o.kind === 'VMFleet');
+  if (fleetOwned) {
+    if (m.managedFields) m.managedFields = m.managedFields.map((e) => ({ manager: e.manager, operation: e.operation, ...(e.subresource ? { subresource: e.subresource } : {}) }));
+    return;
+  }
+  vm.metadata = {
+    name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp,
+    ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}), ...(m.labels ? { labels: m.labels } : {}), ...(m.ownerReferences ? { ownerReferences: m.ownerReferences } : {}),
+  };
+  delete (vm as { spec?: unknown }).spec;
+  delete vm.status;
+}

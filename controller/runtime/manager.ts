@@ -1,0 +1,251 @@
+// The process's manager, as controller-runtime's Manager: it owns the client, the informers the
+// controllers share (one VM informer serves every controller that reads VMs), leader election
+// (one Lease for the process) and the controllers it runs. Controllers register a setup
+// function; while leading, the manager builds them against a fresh set of shared informers,
+// starts them, and stops them all (then the informers) when leadership ends or stop() is called.
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import { KubeClient } from '../kube/client.ts';
+import { pathOf, type Resource } from '../kube/resources.ts';
+import type { Controller, Source } from './controller.ts';
+import { Informer } from './informer.ts';
+import { LeaderElector, LeadershipLost } from './leader-election.ts';
+import type { Logger } from './logger.ts';
+
+export interface LeaderElectionConfig {
+  namespace: string;
+  name?: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+}
+
+export interface ManagerOptions {
+  kubeConfig: KubeConfig;
+  /** Client-side rate limit of the controllers' requests (client-go defaults 5/10 are low for fleets). */
+  qps?: number;
+  burst?: number;
+  leaderElection?: LeaderElectionConfig;
+  identity?: string;
+  log?: Logger;
+  /** Called for every request the controllers make (not the leader election's). */
+  onRequest?: (method: string, path: string) => void;
+  /**
+   * Called at once when leadership is lost (not on stop()), after the client has been fenced so
+   * that no further request goes out. Losing leadership is final: the manager does not campaign
+   * again. `virtfleet run` exits with code 1 here, as controller-runtime does.
+   */
+  onLeadershipLost?: (reason: string) => void;
+}
+
+export const DEFAULT_LEASE_NAME = 'virtfleet-controller';
+
+export interface InformerRequest<T extends KubernetesObject> {
+  /** Namespace to watch; all namespaces when unset. */
+  namespace?: string | undefined;
+  labelSelector?: string;
+  /**
+   * Shrinks each object before it is cached. Informers are shared by (resource, namespace,
+   * selector): every controller asking for one must pass the same transform function.
+   */
+  transform?: (obj: T) => void;
+}
+
+/** A cache shared by several controllers: started once, stopped by the manager, not by them. */
+export interface SharedInformer<T extends KubernetesObject> extends Source {
+  on(handler: (type: 'add' | 'update' | 'delete', obj: T) => void): void;
+  get(name: string, namespace?: string): T | undefined;
+  list(namespace?: string): readonly T[];
+  readonly hasSynced: boolean;
+}
+
+/** What a controller's setup gets: the client, the log, and the shared informers of this term. */
+export interface ManagerContext {
+  readonly client: KubeClient;
+  readonly log: Logger;
+  readonly identity: string;
+  informer<T extends KubernetesObject>(res: Resource, request?: InformerRequest<T>): SharedInformer<T>;
+}
+
+/** Builds one controller for a leadership term. */
+export type ControllerSetup = (ctx: ManagerContext) => Controller;
+
+const jsonLog: Logger = {
+  info: (msg, fields) => console.log(JSON.stringify({ level: 'info', time: new Date().toISOString(), msg, ...fields })),
+  error: (msg, fields) => console.error(JSON.stringify({ level: 'error', time: new Date().toISOString(), msg, ...fields })),
+};
+
+class Shared<T extends KubernetesObject> implements SharedInformer<T> {
+  private starting: Promise<void> | undefined;
+  readonly inner: Informer<T>;
+  readonly transform: ((obj: T) => void) | undefined;
+
+  constructor(inner: Informer<T>, transform: ((obj: T) => void) | undefined) {
+    this.inner = inner;
+    this.transform = transform;
+  }
+
+  on(handler: (type: 'add' | 'update' | 'delete', obj: T) => void): void {
+    this.inner.on(handler);
+  }
+  get(name: string, namespace?: string): T | undefined {
+    return this.inner.get(name, namespace);
+  }
+  list(namespace?: string): readonly T[] {
+    return this.inner.list(namespace);
+  }
+  get hasSynced(): boolean {
+    return this.inner.hasSynced;
+  }
+  /** The first controller to start it starts it; the others wait for the same sync. */
+  start(): Promise<void> {
+    return (this.starting ??= this.inner.start());
+  }
+  /** Controllers stop their loops only; the manager stops the informer once all have stopped. */
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** The controllers and informers of one leadership term (or of the whole run without election). */
+class Term implements ManagerContext {
+  private readonly informers = new Map<string, Shared<KubernetesObject>>();
+  readonly controllers: Controller[] = [];
+  readonly client: KubeClient;
+  readonly log: Logger;
+  readonly identity: string;
+  private readonly kubeConfig: KubeConfig;
+
+  constructor(client: KubeClient, log: Logger, identity: string, kubeConfig: KubeConfig) {
+    this.client = client;
+    this.log = log;
+    this.identity = identity;
+    this.kubeConfig = kubeConfig;
+  }
+
+  informer<T extends KubernetesObject>(res: Resource, request: InformerRequest<T> = {}): SharedInformer<T> {
+    const { namespace, labelSelector, transform } = request;
+    const key = `${res.group}/${res.plural}|${namespace ?? '*'}|${labelSelector ?? ''}`;
+    const known = this.informers.get(key) as Shared<T> | undefined;
+    if (known) {
+      if (known.transform !== transform) throw new Error(`informer ${key} is shared and was requested with another transform`);
+      return known;
+    }
+    const informer = new Informer<T>(this.kubeConfig, {
+      path: pathOf(res, namespace),
+      list: () => this.client.list<T>(res, { ...(namespace ? { namespace } : {}), ...(labelSelector ? { labelSelector } : {}) }) as never,
+      ...(labelSelector ? { labelSelector } : {}),
+      ...(transform ? { transform } : {}),
+      onError: (err) => this.log.error('watch failed; restarting', { resource: res.plural, error: String(err) }),
+    });
+    const shared = new Shared<T>(informer, transform);
+    this.informers.set(key, shared as unknown as Shared<KubernetesObject>);
+    return shared;
+  }
+
+  async start(): Promise<void> {
+    await Promise.all(this.controllers.map((c) => c.start()));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.controllers.map((c) => c.stop()));
+    await Promise.all([...this.informers.values()].map((i) => i.inner.stop()));
+  }
+}
+
+export class Manager {
+  readonly identity: string;
+  readonly client: KubeClient;
+  readonly log: Logger;
+  private readonly o: ManagerOptions;
+  private readonly setups: { name: string; setup: ControllerSetup }[] = [];
+  private term: Term | undefined;
+  private elector: LeaderElector | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(options: ManagerOptions) {
+    this.o = options;
+    this.log = options.log ?? jsonLog;
+    this.identity = options.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
+    this.client = new KubeClient(options.kubeConfig, { qps: options.qps ?? 50, burst: options.burst ?? 100, ...(options.onRequest ? { onRequest: options.onRequest } : {}) });
+  }
+
+  /** Registers a controller; it is built (and rebuilt) by the manager for every term it leads. */
+  add(name: string, setup: ControllerSetup): void {
+    this.setups.push({ name, setup });
+  }
+
+  /** Whether the controllers run now (leading, or no election configured). */
+  get leading(): boolean {
+    return this.term !== undefined;
+  }
+
+  /**
+   * Starts the controllers, after winning the election when one is configured. Resolves once they
+   * run (without election) or the campaign has begun (with it).
+   */
+  async start(): Promise<void> {
+    const le = this.o.leaderElection;
+    if (!le) {
+      const term = this.build();
+      this.term = term;
+      await term.start();
+      this.log.info('controllers running', { identity: this.identity, controllers: this.setups.map((s) => s.name) });
+      return;
+    }
+    // A separate client, so the controllers' request count excludes lease renewals, and so the
+    // fence on the controllers' client leaves the elector alone.
+    this.elector = new LeaderElector(new KubeClient(this.o.kubeConfig, { qps: 0 }), { name: DEFAULT_LEASE_NAME, ...le, identity: this.identity, log: this.log });
+    this.running = this.elector.run(async (ended) => {
+      // Lost leadership fences the client synchronously, before anything else runs, so not one
+      // more write goes out, not even from a reconcile in flight.
+      const onEnded = () => {
+        if (!(ended.reason instanceof LeadershipLost)) return;
+        this.client.http.fence(ended.reason.message);
+        this.log.error('leadership lost', { identity: this.identity, reason: ended.reason.why });
+        this.o.onLeadershipLost?.(ended.reason.why);
+      };
+      if (ended.aborted) return onEnded();
+      ended.addEventListener('abort', onEnded, { once: true });
+      const over = new Promise<void>((resolve) => ended.addEventListener('abort', () => resolve(), { once: true }));
+      this.log.info('became leader', { identity: this.identity });
+      const term = this.build();
+      this.term = term;
+      // Leadership may end while the caches still sync (a fenced client never lists them).
+      let started = false;
+      const starting = term.start().then(
+        () => void (started = true),
+        (err: unknown) => this.log.error('controllers did not start', { identity: this.identity, error: String(err) }),
+      );
+      await over;
+      this.log.info('leadership ended', { identity: this.identity });
+      if (!started) {
+        await term.stop(); // ends the wait for the caches
+        await starting;
+      }
+      await term.stop();
+      this.term = undefined;
+    }).then(() => undefined);
+  }
+
+  /**
+   * Graceful shutdown: reconciles in flight finish, informers stop, the lease is released. After
+   * a lost leadership it waits for the controllers to wind down (their requests refused by the fence).
+   */
+  async stop(): Promise<void> {
+    if (this.elector) {
+      this.elector.stop();
+      await this.running;
+    } else {
+      await this.term?.stop();
+      this.term = undefined;
+    }
+  }
+
+  private build(): Term {
+    const term = new Term(this.client, this.log, this.identity, this.o.kubeConfig);
+    for (const { setup } of this.setups) term.controllers.push(setup(term));
+    return term;
+  }
+}
