@@ -78,22 +78,29 @@ debian_version() {
   apt-cache show --no-all-versions "$1" 2>/dev/null | awk '/^Version: / { sub(/^[0-9]+:/, "", $2); print $2; exit }'
 }
 
+# docker-registry's version, resolved once per run (apt-cache takes ~0.5 s) into REGISTRY_VERSION.
+resolve_registry_version() {
+  [[ -z "${REGISTRY_VERSION:-}" ]] || return 0
+  local v
+  v="$(debian_version docker-registry)"
+  if [[ -z "$v" && -n "${MAY_UPDATE_APT:-}" ]]; then
+    log "apt knows no docker-registry package yet; running apt-get update"
+    apt-get update -qq >&2 || die "apt-get update failed"
+    v="$(debian_version docker-registry)"
+  fi
+  if [[ -z "$v" ]]; then
+    # No apt lists yet (a fresh machine): the newest binary already taken out, if any.
+    v="$(find "$BIN_DIR" -maxdepth 1 -name 'docker-registry-*' -printf '%f\n' 2>/dev/null | sed 's/^docker-registry-//' | sort -V | tail -n 1)"
+  fi
+  [[ -n "$v" ]] || die "apt knows no docker-registry package; run: apt-get update"
+  REGISTRY_VERSION="v$v"
+}
+
 version_of() { # tool -> version with the leading v, e.g. v1.35.4
   local dir mod _pkg
   if [[ "$1" == docker-registry ]]; then
-    local v
-    v="$(debian_version docker-registry)"
-    if [[ -z "$v" && -n "${MAY_UPDATE_APT:-}" ]]; then
-      log "apt knows no docker-registry package yet; running apt-get update"
-      apt-get update -qq >&2 || die "apt-get update failed"
-      v="$(debian_version docker-registry)"
-    fi
-    if [[ -z "$v" ]]; then
-      # No apt lists yet (a fresh machine): the newest binary already taken out, if any.
-      v="$(find "$BIN_DIR" -maxdepth 1 -name 'docker-registry-*' -printf '%f\n' 2>/dev/null | sed 's/^docker-registry-//' | sort -V | tail -n 1)"
-    fi
-    [[ -n "$v" ]] || die "apt knows no docker-registry package; run: apt-get update"
-    echo "v$v"
+    resolve_registry_version
+    echo "$REGISTRY_VERSION"
     return
   fi
   read -r dir mod _pkg <<<"$(spec "$1")"
@@ -218,6 +225,7 @@ main() {
     --print-dir)
       [[ $# -eq 2 ]] || die "usage: $0 --print-dir <tool>"
       spec "$2" >/dev/null
+      [[ "$2" != docker-registry ]] || resolve_registry_version
       tool_dir "$2"; return ;;
     --assets-dir)
       local adir t missing=()
@@ -232,6 +240,7 @@ main() {
       return ;;
     --list)
       local t
+      resolve_registry_version
       for t in "${ALL_TOOLS[@]}"; do echo "$t $(version_of "$t")"; done
       return ;;
     -*) die "unknown option '$1' (see $0 --help)" ;;
@@ -240,6 +249,7 @@ main() {
   ((${#tools[@]})) || tools=("${DEFAULT_TOOLS[@]}")
   for t in "${tools[@]}"; do spec "$t" >/dev/null; done # fail fast on typos
   MAY_UPDATE_APT=1 # building may refresh apt's lists; --print-dir and --list never do
+  for t in "${tools[@]}"; do [[ "$t" != docker-registry ]] || resolve_registry_version; done
   for t in "${tools[@]}"; do build "$t"; done
   link_assets
 }
