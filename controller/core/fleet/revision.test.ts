@@ -1,5 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
+import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
+import type { ResolvedImage } from './image.ts';
+import { desiredVM } from './desired.ts';
 import { REVISION_LENGTH, canonicalJson, revisionHash, type RevisionInput } from './revision.ts';
 
 const base: RevisionInput = {
@@ -52,6 +56,47 @@ describe('revisionHash', () => {
       fc.property(fc.string(), fc.string(), (a, b) => {
         fc.pre(a !== b);
         expect(revisionHash({ ...base, image: { version: a } })).not.toBe(revisionHash({ ...base, image: { version: b } }));
+      }),
+    );
+  });
+
+  it('changes with the PVC of a DataVolume image, not with the phase of a version', () => {
+    const dv: RevisionInput = { ...base, image: { version: 'v1', pvc: { namespace: 'images', name: 'img-v1' } } };
+    expect(revisionHash({ ...dv, image: { ...dv.image, pvc: { namespace: 'images', name: 'img-v1b' } } })).not.toBe(revisionHash(dv));
+    expect(revisionHash({ ...dv, image: { ...dv.image, pvc: { namespace: 'other', name: 'img-v1' } } })).not.toBe(revisionHash(dv));
+    expect(revisionHash({ ...dv, image: { ...dv.image, phase: 'Obsolete' } })).toBe(revisionHash({ ...dv, image: { ...dv.image, phase: 'Ready' } }));
+    expect(revisionHash(dv)).not.toBe(revisionHash({ ...dv, image: { version: 'v1', containerDisk: 'reg/img@sha256:aa' } }));
+  });
+  it('keeps the revision of a ContainerDisk image as it was before DataVolume images (no spurious rollout)', () => {
+    // What the revision hashed before `pvc` and `phase` existed.
+    const before = { template: base.template, imageVolume: base.imageVolume, nameGeneration: { appendIndexToSecretRefs: false, appendIndexToConfigMapRefs: false }, image: { version: base.image.version, containerDisk: base.image.containerDisk } };
+    const previous = createHash('sha256').update(canonicalJson(before)).digest('hex').slice(0, REVISION_LENGTH);
+    expect(revisionHash({ ...base, image: { ...base.image, phase: 'Ready' } })).toBe(previous);
+  });
+
+  const images: fc.Arbitrary<ResolvedImage> = fc.record(
+    {
+      version: fc.constantFrom('v1', 'v2'),
+      containerDisk: fc.constantFrom('reg/img@sha256:aa', 'reg/img@sha256:bb'),
+      pvc: fc.record({ namespace: fc.constantFrom('images', 'team'), name: fc.constantFrom('img-a', 'img-b') }),
+      phase: fc.constantFrom('Ready', 'Deprecated', 'Obsolete'),
+    },
+    { requiredKeys: ['version'] },
+  ).map((i) => (i.pvc ? { ...i, containerDisk: undefined } : i));
+  const templates = fc.record({ cores: fc.constantFrom(1, 2), app: fc.constantFrom('web', 'api') }).map(({ cores, app }): RevisionInput['template'] => ({
+    metadata: { labels: { app } },
+    spec: { template: { spec: { domain: { cpu: { cores }, devices: {} }, volumes: [{ name: 'root', containerDisk: { image: 'x' } }] } } },
+  }));
+  const withoutPhase = ({ phase: _phase, ...rest }: ResolvedImage) => rest;
+  it('changes iff the template or the resolved image (version, containerDisk, PVC) changes, and so does the desired VM (property)', () => {
+    fc.assert(
+      fc.property(templates, templates, images, images, (ta, tb, ia, ib) => {
+        const a: RevisionInput = { template: ta, imageVolume: 'root', image: ia };
+        const b: RevisionInput = { template: tb, imageVolume: 'root', image: ib };
+        const same = isDeepStrictEqual(ta, tb) && isDeepStrictEqual(withoutPhase(ia), withoutPhase(ib));
+        expect(revisionHash(a) === revisionHash(b)).toBe(same);
+        const vm = (r: RevisionInput) => desiredVM({ fleet: { name: 'web', namespace: 'team', uid: 'u' }, spec: { template: r.template, image: { name: 'img', version: r.image.version, volume: 'root' } }, image: r.image, index: 0, revision: revisionHash(r) });
+        expect(isDeepStrictEqual(vm(a), vm(b))).toBe(same);
       }),
     );
   });

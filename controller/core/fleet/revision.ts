@@ -40,15 +40,18 @@ export interface RevisionInput {
 /**
  * The fleet's update revision: the first REVISION_LENGTH hex characters of SHA-256 over the
  * canonical JSON of the template, the image volume, nameGeneration and the resolved image
- * (version and containerDisk reference). Equal inputs (as data) give equal revisions; the
- * result is a valid label value.
+ * (version, and its containerDisk reference or PVC; not its phase). So a new image version is a
+ * new revision, rolled out under the update strategy. Equal inputs (as data) give equal
+ * revisions (a ContainerDisk image hashes as it did before `pvc` existed); the result is a valid
+ * label value.
  */
 export function revisionHash(input: RevisionInput): string {
   const data = {
     template: input.template,
     imageVolume: input.imageVolume,
     nameGeneration: { appendIndexToSecretRefs: input.nameGeneration?.appendIndexToSecretRefs ?? false, appendIndexToConfigMapRefs: input.nameGeneration?.appendIndexToConfigMapRefs ?? false },
-    image: { version: input.image.version, containerDisk: input.image.containerDisk },
+    // The phase is left out: a version deprecated or made obsolete is the same disk.
+    image: { version: input.image.version, containerDisk: input.image.containerDisk, pvc: input.image.pvc },
   };
   return createHash('sha256').update(canonicalJson(data)).digest('hex').slice(0, REVISION_LENGTH);
 }
