@@ -3,6 +3,8 @@ import fc from 'fast-check';
 import { tryParseQuantity as parseQuantity } from '../quantity.ts';
 import { semanticEqual } from '../semantic.ts';
 import { classifyChange, type VMShape } from './classify.ts';
+import { desiredVM } from './desired.ts';
+import type { ResolvedImage } from './image.ts';
 
 function vm(over: { sockets?: number; maxSockets?: number; guest?: string; nodeSelector?: Record<string, string>; image?: string; labels?: Record<string, string>; dv?: string; runStrategy?: string; multiqueue?: boolean; tolerations?: { key: string }[] } = {}): VMShape {
   return {
@@ -108,3 +110,31 @@ describe('helpers', () => {
     expect(parseQuantity('x')).toBeUndefined();
   });
 });
+
+describe('classifyChange of a new image version (desired VMs from desiredVM)', () => {
+  const template = {
+    metadata: { labels: { app: 'web' } },
+    spec: {
+      dataVolumeTemplates: [{ metadata: { name: 'data' }, spec: { storage: { resources: { requests: { storage: '1Gi' } } }, source: { blank: {} } } }],
+      template: { spec: { domain: { devices: {} }, volumes: [{ name: 'root', containerDisk: { image: 'placeholder' } }, { name: 'scratch', dataVolume: { name: 'data' } }] } },
+    },
+  };
+  const desired = (image: ResolvedImage) =>
+    desiredVM({ fleet: { name: 'web', namespace: 'team', uid: 'u' }, spec: { template, image: { name: 'img', volume: 'root', version: image.version } }, image, index: 1, revision: 'r' });
+  const onDisk = (version: string, phase: ResolvedImage['phase'] = 'Ready'): ResolvedImage => ({ version, phase, pvc: { namespace: 'images', name: `img-${version}` } });
+  const inRegistry = (version: string): ResolvedImage => ({ version, containerDisk: `reg/img@sha256:${version}` });
+
+  it('a DataVolume image on a new version changes dataVolumeTemplates: recreate, rolled out like a restart under the update strategy', () => {
+    expect(classifyChange(desired(onDisk('v1')), desired(onDisk('v2')))).toMatchObject({ kind: 'recreate', reasons: expect.arrayContaining(['spec.dataVolumeTemplates changed']) });
+  });
+  it('a ContainerDisk image on a new version: restartRequired', () => {
+    expect(classifyChange(desired(inRegistry('v1')), desired(inRegistry('v2'))).kind).toBe('restartRequired');
+  });
+  it('moving between ContainerDisk and DataVolume storage: recreate', () => {
+    expect(classifyChange(desired(inRegistry('v1')), desired(onDisk('v1'))).kind).toBe('recreate');
+  });
+  it('the same version, deprecated or made obsolete since: nothing to do', () => {
+    expect(classifyChange(desired(onDisk('v1', 'Ready')), desired(onDisk('v1', 'Obsolete'))).kind).toBe('none');
+  });
+});
+
