@@ -167,7 +167,7 @@ describe('resolveChannels', () => {
           const got = ch(r, spec.name);
           const old = previous.find((c) => c.name === spec.name);
           // since only changes when the version does
-          if (got && old?.version === got.version) expect(got.since).toBe(old.since);
+          if (got && old && old.version === got.version) expect(got.since).toBe(old.since);
           if (got && old?.version !== got.version) expect(got.since).toBe(t0.toISOString());
           // pinned always equals the spec (once recorded)
           if (spec.version !== undefined) {

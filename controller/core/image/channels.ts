@@ -1,7 +1,7 @@
 // Where a GoldenImage's channels point, and how deprecations show in version phases.
 // Pure: plain data in, plain data out; the time is an input.
 import { parseDuration } from '../duration.ts';
-import type { ChannelSpec, ImageSpec, RecordedChannel, RecordedVersion } from './types.ts';
+import type { ChannelSpec, ImageSpec, RecordedChannel, RecordedVersion, VersionPhase } from './types.ts';
 import { isAvailable } from './types.ts';
 import { byDiscovery } from './versions.ts';
 
@@ -40,12 +40,12 @@ export function applyDeprecations(versions: readonly RecordedVersion[], deprecat
   const byVersion = new Map((deprecations ?? []).map((d) => [d.version, d]));
   const t = now.getTime();
   let next = Number.POSITIVE_INFINITY;
-  const overlaid = versions.map((v) => {
+  const overlaid = versions.map((v): RecordedVersion => {
     const d = byVersion.get(v.name);
     const at = d ? effectiveAt(d) : Number.NaN;
     if (at > t && at < next) next = at;
     if (!isMaterialised(v)) return v;
-    const phase = d && at <= t ? d.state : 'Ready';
+    const phase: VersionPhase = d && at <= t ? d.state : 'Ready';
     return phase === v.phase ? v : { ...v, phase };
   });
   return Number.isFinite(next) ? { versions: overlaid, nextChange: new Date(next) } : { versions: overlaid };
