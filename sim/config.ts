@@ -57,6 +57,11 @@ export interface SimConfig {
     failureProbability: number;
     /** Imports whose URL contains one of these strings fail. */
     failingURLs: string[];
+    /**
+     * Http imports from a loopback URL (127.0.0.0/8, ::1, localhost) are really downloaded, at
+     * real speed: these bounds are real milliseconds, not simulated ones.
+     */
+    download: { connectTimeoutMs: number; idleTimeoutMs: number; totalTimeoutMs: number };
   };
   /** Concurrency and client-side rate limit of the simulator's writes. */
   client: { qps: number; burst: number; workers: number };
@@ -80,7 +85,14 @@ export function defaultSimConfig(overrides: DeepPartial<SimConfig> = {}): SimCon
       stallProbability: 0,
       failingNodes: [],
     },
-    cdi: { importMs: 3_000, cloneMs: 1_000, failureProbability: 0, failingURLs: [] },
+    cdi: {
+      importMs: 3_000,
+      cloneMs: 1_000,
+      failureProbability: 0,
+      failingURLs: [],
+      // CDI's importer gives up on a transfer that moved no byte for 10 minutes.
+      download: { connectTimeoutMs: 30_000, idleTimeoutMs: 600_000, totalTimeoutMs: 3_600_000 },
+    },
     client: { qps: 0, burst: 0, workers: 16 },
   };
   return merge(base, overrides);

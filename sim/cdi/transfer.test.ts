@@ -5,6 +5,7 @@ import type { DataVolume } from '../world.ts';
 import { claimForDataVolume } from './claim.ts';
 import { findCondition, type CdiCondition } from './conditions.ts';
 import { mergePatchFor } from './merge-patch.ts';
+import type { DownloadView } from './http-source.ts';
 import type { TransferSource } from './source.ts';
 import { formatProgress, importFailure, stepDataVolume, type DataVolumeFacts, type DataVolumeStatus } from './transfer.ts';
 import { claim, dataVolume, NS } from './test-fixtures.ts';
@@ -185,5 +186,83 @@ describe('stepDataVolume: stickiness', () => {
   it('a Failed DataVolume is left as it is', () => {
     const dv = dataVolume('root', {}, { status: { phase: 'Failed', restartCount: 1 } });
     expect(stepDataVolume({ dv, source: HTTP, now: T0, nowIso: 'now', speed: 1, timing })).toEqual({ status: dv.status });
+  });
+});
+
+describe('stepDataVolume: a loopback http import read for real', () => {
+  const SHA = 'ab'.repeat(32);
+  const checksum = { ok: true as const, algorithm: 'sha256' as const, hex: SHA };
+  const dv = (status?: DataVolume['status']) => dataVolume('root', { source: { http: { url: 'http://127.0.0.1:1/f.img', checksum: `sha256:${SHA}` } } }, status ? { status } : {});
+  const pvc = claimForDataVolume(dv(), HTTP, new Date(T0).toISOString());
+  const after = 2_000; // past the scheduled share of importMs
+  const step = (d: DataVolume, download?: DownloadView, now = T0 + after, speed = 1) =>
+    stepDataVolume({ dv: d, source: HTTP, claim: pvc, now, nowIso: new Date(now).toISOString(), speed, timing, live: { checksum, ...(download ? { download } : {}) } });
+
+  it('waits out ImportScheduled in simulated time, then asks for the first attempt', () => {
+    expect(step(dv(), undefined, T0 + 100)).toMatchObject({ status: { phase: 'ImportScheduled' } });
+    const first = step(dv());
+    expect(first.startDownload).toEqual({ attempt: 1 });
+    expect(first.status).toMatchObject({ phase: 'ImportInProgress', progress: 'N/A' });
+  });
+
+  it('reports progress from the bytes read against Content-Length while ImportInProgress', () => {
+    const s = step(dv(), { phase: 'reading', attempt: 1, bytesRead: 452, totalBytes: 1_000 });
+    expect(s.status).toMatchObject({ phase: 'ImportInProgress', progress: '45.20%' });
+    expect(s.startDownload).toBeUndefined();
+    expect(cond(s.status, 'Running')).toMatchObject({ status: 'True', reason: 'Pod is running' });
+    expect(s.wakeInMs).toBeGreaterThan(0);
+    expect(step(dv(), { phase: 'reading', attempt: 1, bytesRead: 1_000, totalBytes: 1_000 }).status.progress).toBe('99.99%');
+    expect(step(dv(), { phase: 'reading', attempt: 1, bytesRead: 5 }).status.progress).toBe('N/A');
+  });
+
+  it('succeeds and binds the claim when the bytes hash to the checksum', () => {
+    const s = step(dv(), { phase: 'done', attempt: 1, bytesRead: 9, digest: SHA });
+    expect(s.status).toMatchObject({ phase: 'Succeeded', progress: '100.0%' });
+    expect(s.bindClaim).toBe(true);
+  });
+
+  it('fails for good on a mismatch, with CDI’s ChecksumError and no restart', () => {
+    const wrong = 'cd'.repeat(32);
+    const s = step(dv({ phase: 'ImportInProgress', progress: '99.99%' }), { phase: 'done', attempt: 1, bytesRead: 9, digest: wrong });
+    expect(s.status.phase).toBe('Failed');
+    expect(s.status.restartCount).toBeUndefined();
+    expect(s.startDownload).toBeUndefined();
+    expect(cond(s.status, 'Running')).toMatchObject({
+      status: 'False',
+      reason: 'ChecksumError',
+      message: `Unable to process data: Unable to transfer source data to scratch space: checksum validation failed: checksum mismatch: expected sha256:${SHA}, calculated sha256:${wrong}`,
+    });
+    const failed = dataVolume('root', {}, { status: s.status as DataVolume['status'] });
+    expect(step(failed, { phase: 'done', attempt: 1, bytesRead: 9, digest: wrong })).toEqual({ status: failed.status });
+  });
+
+  it('restarts a failed attempt after kubelet’s back-off, counting restarts, still ImportInProgress', () => {
+    const message = 'Unable to connect to http data source: expected status code 200, got 404. Status: 404 Not Found';
+    const endedAt = T0 + after;
+    const failed = (attempt: number, now: number, speed = 1) => step(dv(), { phase: 'failed', attempt, message, endedAt }, now, speed);
+    const waiting = failed(1, endedAt + 4_000);
+    expect(waiting.status).toMatchObject({ phase: 'ImportInProgress', restartCount: 1 });
+    expect(cond(waiting.status, 'Running')).toMatchObject({ status: 'False', reason: 'Error', message });
+    expect(waiting.startDownload).toBeUndefined();
+    expect(waiting.wakeInMs).toBe(6_000);
+    expect(failed(1, endedAt + 10_000).startDownload).toEqual({ attempt: 2 });
+    expect(failed(2, endedAt + 10_000).startDownload).toBeUndefined(); // 20 s after the second failure
+    expect(failed(2, endedAt + 2_000, 10).startDownload).toEqual({ attempt: 3 }); // simulated time at 10x
+    expect(step(dv(), { phase: 'reading', attempt: 3, bytesRead: 0 }).status.restartCount).toBe(2);
+  });
+
+  it('the back-off never shrinks and a restart always follows it', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 0, max: 400_000 }), (attempt, waited) => {
+      const s = step(dv(), { phase: 'failed', attempt, message: 'm', endedAt: T0 + after }, T0 + after + waited);
+      if (s.startDownload) expect(s.startDownload.attempt).toBe(attempt + 1);
+      else expect(waited + s.wakeInMs!).toBeGreaterThanOrEqual(Math.min(300_000, 10_000 * 2 ** (attempt - 1)));
+    }));
+  });
+
+  it('shows a pod that cannot start in ImportScheduled with the kubelet’s reason, and tries again', () => {
+    const s = step(dv(), { phase: 'waiting', attempt: 1, reason: 'CreateContainerConfigError', message: 'secret "creds" not found' });
+    expect(s.status.phase).toBe('ImportScheduled');
+    expect(cond(s.status, 'Running')).toMatchObject({ status: 'False', reason: 'CreateContainerConfigError', message: 'secret "creds" not found' });
+    expect(s.startDownload).toEqual({ attempt: 1 });
   });
 });

@@ -12,6 +12,7 @@ import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import type { DataVolume } from '../world.ts';
 import { claimTransferKind, transferStart } from './claim.ts';
 import { updateConditions, type CdiCondition, type DesiredCondition } from './conditions.ts';
+import { CHECKSUM_ERROR_REASON, checksumMismatchMessage, crashLoopBackoffMs, downloadFraction, type DownloadView, type ParsedChecksum } from './http-source.ts';
 import type { TransferSource } from './source.ts';
 
 export interface DataVolumeStatus {
@@ -75,6 +76,11 @@ export interface DataVolumeFacts {
   importError?: string;
   /** Why the claim CDI would create is invalid (for example no size), if it is. */
   claimError?: string;
+  /**
+   * Set when the import really downloads its (loopback) http source: the checksum to verify and
+   * what the download of the current attempt is doing, if one was started.
+   */
+  live?: { checksum?: ParsedChecksum; download?: DownloadView };
 }
 
 export interface DataVolumeStep {
@@ -85,6 +91,8 @@ export interface DataVolumeStep {
   bindClaim?: boolean;
   /** Real ms until the next transition or progress update is due. */
   wakeInMs?: number;
+  /** Start (or retry) the real download as this attempt, unless that attempt is already under way. */
+  startDownload?: { attempt: number };
 }
 
 interface View {
@@ -195,7 +203,10 @@ export function stepDataVolume(f: DataVolumeFacts): DataVolumeStep {
         }, f.nowIso),
       };
     }
-    if (plan.inProgress && elapsed < total) {
+    if (kind === 'import' && f.live) {
+      const step = liveImportStep(f, f.live, { name, claimPhase });
+      if (step) return step;
+    } else if (plan.inProgress && elapsed < total) {
       // Data moves: progress advances evenly; CDI's Ready says TransferRunning meanwhile.
       const fraction = (elapsed - scheduledFor) / (total - scheduledFor);
       return {
@@ -224,4 +235,84 @@ export function stepDataVolume(f: DataVolumeFacts): DataVolumeStep {
     }, f.nowIso),
     ...(claimPhase !== 'Bound' ? { bindClaim: true } : {}),
   };
+}
+
+/**
+ * An import that really reads its source. The importer pod's container restarts after each
+ * failed attempt (restartPolicy OnFailure), so the pod stays Running and the DataVolume
+ * ImportInProgress while the restart count grows, with the importer's termination message in
+ * the Running condition; kubelet backs each restart off. A checksum mismatch is CDI's one fatal
+ * import error: the importer exits 0 with the mismatch, CDI marks the claim fatal, creates no
+ * new pod, and the DataVolume is Failed without a restart. Undefined when the data is in and
+ * verified: the caller goes on to Succeeded.
+ */
+function liveImportStep(f: DataVolumeFacts, live: NonNullable<DataVolumeFacts['live']>, at: { name: string; claimPhase: string }): DataVolumeStep | undefined {
+  const { dv } = f;
+  const current = (dv.status ?? {}) as DataVolumeStatus;
+  const bound = boundCondition(at.name, at.claimPhase);
+  const progressInterval = realMs(PROGRESS_INTERVAL_SIM_MS, f.speed);
+  const reading = (attempt: number, bytesRead: number, totalBytes: number | undefined, start: boolean): DataVolumeStep => {
+    const fraction = downloadFraction(bytesRead, totalBytes);
+    return {
+      status: render(dv, {
+        phase: 'ImportInProgress',
+        progress: fraction === undefined ? 'N/A' : formatProgress(fraction),
+        ...(attempt > 1 ? { restartCount: attempt - 1 } : {}),
+        claimName: at.name,
+        bound,
+        ready: { type: 'Ready', status: 'False', reason: 'TransferRunning' },
+        running: { type: 'Running', status: 'True', reason: 'Pod is running' },
+      }, f.nowIso),
+      wakeInMs: progressInterval,
+      ...(start ? { startDownload: { attempt } } : {}),
+    };
+  };
+
+  const d = live.download;
+  // No download yet (or the simulator restarted): the next attempt follows the restarts so far.
+  if (!d) return reading((current.restartCount ?? 0) + 1, 0, undefined, true);
+  switch (d.phase) {
+    case 'reading':
+      return reading(d.attempt, d.bytesRead, d.totalBytes, false);
+    case 'waiting':
+      // The pod waits for what it mounts; CDI shows the container's waiting reason and message.
+      return {
+        status: render(dv, { phase: 'ImportScheduled', progress: 'N/A', claimName: at.name, bound, ready: notReady, running: { type: 'Running', status: 'False', reason: d.reason, message: d.message } }, f.nowIso),
+        wakeInMs: progressInterval,
+        startDownload: { attempt: d.attempt },
+      };
+    case 'failed': {
+      const waitedSimMs = Math.max(0, (f.now - d.endedAt) * f.speed);
+      const backoff = crashLoopBackoffMs(d.attempt);
+      if (waitedSimMs >= backoff) return reading(d.attempt + 1, 0, undefined, true);
+      return {
+        status: render(dv, {
+          phase: 'ImportInProgress',
+          progress: current.progress ?? 'N/A',
+          restartCount: d.attempt,
+          claimName: at.name,
+          bound,
+          ready: notReady,
+          running: { type: 'Running', status: 'False', reason: 'Error', message: d.message },
+        }, f.nowIso),
+        wakeInMs: realMs(backoff - waitedSimMs, f.speed),
+      };
+    }
+    case 'done': {
+      const sum = live.checksum;
+      if (sum?.ok && d.digest !== sum.hex) {
+        return {
+          status: render(dv, {
+            phase: 'Failed',
+            progress: current.progress ?? 'N/A',
+            claimName: at.name,
+            bound,
+            ready: notReady,
+            running: { type: 'Running', status: 'False', reason: CHECKSUM_ERROR_REASON, message: checksumMismatchMessage(sum.algorithm, sum.hex, d.digest ?? '') },
+          }, f.nowIso),
+        };
+      }
+      return undefined;
+    }
+  }
 }
