@@ -13,6 +13,8 @@ export const RESOURCES = {
   node: r('', 'v1', 'Node', 'nodes', false),
   namespace: r('', 'v1', 'Namespace', 'namespaces', false),
   pvc: r('', 'v1', 'PersistentVolumeClaim', 'persistentvolumeclaims'),
+  secret: r('', 'v1', 'Secret', 'secrets'),
+  configMap: r('', 'v1', 'ConfigMap', 'configmaps'),
   event: r('', 'v1', 'Event', 'events'),
   lease: r('coordination.k8s.io', 'v1', 'Lease', 'leases'),
   vm: r('kubevirt.io', 'v1', 'VirtualMachine', 'virtualmachines'),
