@@ -60,6 +60,7 @@ describe('resolveChannels', () => {
     expect(gate(r, 'q')).toMatchObject({ state: 'Waiting', message: 'pinned to x, which is not recorded yet' });
     const failed = resolve([{ name: 'p', version: 'a' }], [v('a', 'Failed')]);
     expect(ch(failed, 'p')?.version).toBe('a');
+    expect(gate(failed, 'p').message).toBe('pinned to a (Failed; fleets on the channel cannot boot it and report so: pin another version)');
   });
 
   it('keeps since while the version stays and moves it with the version', () => {

@@ -165,7 +165,9 @@ export function resolveChannels(input: ResolveChannelsInput): ResolveChannelsRes
     if (spec.version !== undefined) {
       const v = versions.get(spec.version);
       if (!v) return settle(name, undefined, 'Waiting', `pinned to ${spec.version}, which is not recorded yet`);
-      const note = v.phase === 'Ready' ? '' : ` (${v.phase}; fleets on the channel wait until it is Ready)`;
+      const note = v.phase === 'Ready' ? ''
+        : v.phase === 'Failed' || v.phase === 'Deleted' ? ` (${v.phase}; fleets on the channel cannot boot it and report so: pin another version)`
+        : ` (${v.phase}; fleets on the channel wait until it is Ready)`;
       return settle(name, v.name, 'Open', `pinned to ${v.name}${note}`);
     }
     const cycle = cycles.get(name);
