@@ -109,8 +109,11 @@ function apply(world: World, events: readonly Event[]): World {
     const name = `v${e.version}`;
     if (e.kind === 'channel') next.channels[e.channel] = name;
     else if (e.kind === 'use') next.used.set(name, e.vms);
-    else if (e.kind === 'clone') (e.reading ? next.clones.add(name) : next.clones.delete(name));
-    else (e.pinned ? next.pinned.add(name) : next.pinned.delete(name));
+    else if (e.kind === 'clone') {
+      if (e.reading) next.clones.add(name);
+      else next.clones.delete(name);
+    } else if (e.pinned) next.pinned.add(name);
+    else next.pinned.delete(name);
   }
   return next;
 }
