@@ -207,6 +207,10 @@ describe('versionFromDataVolume', () => {
     const state = versionFromDataVolume(dv({ phase: '', conditions: [{ type: 'Bound', status: 'False', reason: 'ErrClaimNotValid', message: 'no size' }, { type: 'Ready', status: 'False', reason: 'ErrClaimNotValid', message: 'no size' }] }), version());
     expect(state).toEqual({ phase: 'Importing', reason: 'ErrClaimNotValid', message: 'no size' });
     expect(versionFromDataVolume(dv({ phase: 'WaitForFirstConsumer' }), version())).toMatchObject({ phase: 'Importing', reason: 'WaitForFirstConsumer' });
+    const secretMissing = 'secret "fedora-registry-credentials" not found';
+    expect(versionFromDataVolume(dv({ phase: 'ImportScheduled', conditions: [running('CreateContainerConfigError', secretMissing)] }), version()))
+      .toEqual({ phase: 'Importing', reason: 'CreateContainerConfigError', message: secretMissing });
+    expect(versionFromDataVolume(dv({ phase: 'ImportScheduled', conditions: [running('ContainerCreating')] }), version())).toEqual({ phase: 'Importing' });
   });
 
   it('is Ready when the DataVolume succeeded', () => {
@@ -214,7 +218,7 @@ describe('versionFromDataVolume', () => {
   });
 
   it('fails with ChecksumMismatch on CDI words, ImportFailed with CDI message otherwise', () => {
-    const mismatch = 'Unable to process data: checksum mismatch: expected sha256:bbbb, calculated sha256:cccc';
+    const mismatch = 'Unable to process data: Unable to transfer source data to scratch space: checksum validation failed: checksum mismatch: expected sha256:bbbb, calculated sha256:cccc';
     expect(versionFromDataVolume(dv({ phase: 'Failed', claimName: 'fedora-f42-1', conditions: [running('ChecksumError', mismatch)] }), version('Importing')))
       .toEqual({ phase: 'Failed', reason: 'ChecksumMismatch', message: mismatch, pvcName: 'fedora-f42-1' });
     expect(versionFromDataVolume(dv({ phase: 'Failed', conditions: [running('Error', mismatch)] }), version('Importing'))).toMatchObject({ reason: 'ChecksumMismatch' });

@@ -271,7 +271,7 @@ const clip = (s: string): string => (s.length <= MAX_MESSAGE_LENGTH ? s : `${s.s
 const claimOf = (dv: DataVolume): string | undefined => dv.status?.claimName || dv.metadata?.name || undefined;
 
 /** Reasons CDI's Bound and Ready conditions carry while an import or clone goes as it should. */
-const ORDINARY_REASONS = new Set(['', 'Pending', 'Bound', 'TransferRunning', 'CloneScheduled', 'ImportScheduled', 'ImportInProgress', 'CloneInProgress', 'Completed', 'Pod is running']);
+const ORDINARY_REASONS = new Set(['', 'Pending', 'Bound', 'TransferRunning', 'CloneScheduled', 'ImportScheduled', 'ImportInProgress', 'CloneInProgress', 'Completed', 'Pod is running', 'ContainerCreating', 'PodInitializing']);
 
 /** CDI's importer reports a wrong checksum as "checksum mismatch" and CDI marks the Running condition ChecksumError. */
 function isChecksumMismatch(dv: DataVolume): boolean {
@@ -309,7 +309,8 @@ function inProgress(dv: DataVolume): VersionState {
     state.message = `CDI waits for a consumer of the PVC (${status.phase}) and ignored the ${IMMEDIATE_BINDING_ANNOTATION} annotation`;
     return state;
   }
-  const blocked = [condition(dv, 'Bound'), condition(dv, 'Ready')].find((c) => c?.status === 'False' && !ORDINARY_REASONS.has(c.reason ?? ''));
+  // Running carries the importer pod's waiting reason too, for example a Secret it cannot mount.
+  const blocked = [condition(dv, 'Bound'), condition(dv, 'Ready'), running].find((c) => c?.status === 'False' && !ORDINARY_REASONS.has(c.reason ?? ''));
   if (blocked) {
     state.reason = blocked.reason ?? '';
     state.message = clip(blocked.message ?? blocked.reason ?? '');
