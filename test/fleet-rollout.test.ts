@@ -6,7 +6,7 @@ import type { V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kub
 import { REVISION_LABEL } from '../controller/core/fleet/names.ts';
 import { RESOURCES } from '../controller/kube/resources.ts';
 import { FAIL_START_ANNOTATION } from '../sim/vmi/controller.ts';
-import { vmFleet, type FleetOptions } from './fixtures/fleets.ts';
+import { DIGESTS, fixtureRepository, vmFleet, type FleetOptions } from './fixtures/fleets.ts';
 import { fleetCluster, isCondition, sampleFleet, type FleetCluster } from './harness/fleet.ts';
 
 let c: FleetCluster;
@@ -46,7 +46,7 @@ it('rolls a restart-required change through 10 VMs never more than maxUnavailabl
     expect(vm.metadata?.uid).toBe(vmUidsBefore.get(vm.metadata!.name!));
     expect(vmisAfter.get(vm.metadata!.name!)).not.toBe(vmisBefore.get(vm.metadata!.name!));
     expect(vm.metadata?.labels?.[REVISION_LABEL]).toBe(after.updateRevision);
-    expect(vm.spec.template.spec?.volumes?.[0]?.containerDisk?.image).toMatch(/@sha256:2{64}$/);
+    expect(vm.spec.template.spec?.volumes?.[0]?.containerDisk?.image).toBe(`${fixtureRepository()}@${DIGESTS.v2}`);
   }
   expect(isCondition(after, 'Progressing', 'True', 'NewRevisionAvailable')).toBe(true);
 });

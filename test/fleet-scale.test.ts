@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { FIELD_MANAGER, FLEET_FINALIZER, type VMFleet } from '../controller/fleet/reconciler.ts';
 import { FLEET_LABEL, INDEX_LABEL } from '../controller/core/fleet/names.ts';
 import { RESOURCES } from '../controller/kube/resources.ts';
-import { vmFleet } from './fixtures/fleets.ts';
+import { DIGESTS, fixtureRepository, vmFleet } from './fixtures/fleets.ts';
 import { kubectl } from './harness/cluster.ts';
 import { fleetCluster, isCondition, type FleetCluster } from './harness/fleet.ts';
 import { waitFor } from './harness/wait.ts';
@@ -31,7 +31,7 @@ it('scales 0 → 10 → 3 with every VM Running, named <fleet>-<index> and owned
     expect(vm.metadata?.labels?.[INDEX_LABEL]).toBe(vm.metadata!.name!.split('-')[1]);
     // Created under the field manager (a create, so a name held by anyone is never overwritten).
     expect(vm.metadata?.managedFields?.some((m) => m.manager === FIELD_MANAGER)).toBe(true);
-    expect(vm.spec.template.spec?.volumes?.[0]?.containerDisk?.image).toMatch(/^quay\.io\/containerdisks\/fedora@sha256:1{64}$/);
+    expect(vm.spec.template.spec?.volumes?.[0]?.containerDisk?.image).toBe(`${fixtureRepository()}@${DIGESTS.v1}`);
   }
   const status = (await c.fleetStatus('web'))!;
   expect(status).toMatchObject({ replicas: 10, readyReplicas: 10, availableReplicas: 10, updatedReplicas: 10, imageVersion: 'v1', labelSelector: 'app=web' });

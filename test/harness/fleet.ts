@@ -9,7 +9,7 @@ import type { VMFleet } from '../../controller/fleet/reconciler.ts';
 import { KubeClient } from '../../controller/kube/client.ts';
 import { pathOf, RESOURCES } from '../../controller/kube/resources.ts';
 import type { DeepPartial, SimConfig } from '../../sim/config.ts';
-import { goldenImage } from '../fixtures/fleets.ts';
+import { createRegistryObjects, goldenImage } from '../fixtures/fleets.ts';
 import { kubeConfig } from './cluster.ts';
 import { simulatedCluster, type SimulatedCluster } from './simulated.ts';
 import { waitFor } from './wait.ts';
@@ -27,6 +27,8 @@ const quiet = { info: () => undefined, error: (msg: string, fields?: Record<stri
 
 export async function fleetCluster(prefix: string, config: DeepPartial<SimConfig> = {}, options: { controller?: boolean; resyncMs?: number; goldenImage?: boolean; manager?: Partial<VirtFleetOptions> } = {}): Promise<FleetCluster> {
   const c = await simulatedCluster(prefix, { speed: 20, ...config });
+  // The pull secret and CA the fixture GoldenImage names, so that it is complete as a user's is.
+  await createRegistryObjects(c.client, c.namespace);
   if (options.goldenImage !== false) await c.client.create(RESOURCES.goldenImage, goldenImage(c.namespace, 'fedora'));
   const requests: Record<string, number> = {};
   const manager = new VirtFleetManager({

@@ -234,3 +234,61 @@ export async function tagImage(registry: RegistryAccess, repository: string, dig
 export async function deleteImage(registry: RegistryAccess, repository: string, digest: string): Promise<void> {
   await inWorkDir((dir) => crane(registry, ['delete', `${registry.host}/${repository}@${digest}`], dir));
 }
+
+// The registry shared by one test run: global-setup.ts starts it and pushes the fixture images,
+// and passes what tests need through the environment (jest's workers inherit it).
+export const SHARED_REGISTRY_ENV = 'VIRTFLEET_TEST_REGISTRY';
+export const SHARED_DIGESTS_ENV = 'VIRTFLEET_TEST_REGISTRY_DIGESTS';
+/** The repository of the fixture images, and their tags: one per version, `42` = v3. */
+export const FIXTURE_REPOSITORY = 'containerdisks/fedora';
+export const FIXTURE_VERSIONS = ['v1', 'v2', 'v3'] as const;
+export const FIXTURE_TAG = '42';
+export type FixtureDigests = Record<(typeof FIXTURE_VERSIONS)[number], string>;
+
+/** Pushes the fixture images (a different disk per version) and points FIXTURE_TAG at the last. */
+export async function pushFixtureImages(registry: RegistryAccess): Promise<FixtureDigests> {
+  const digests = await Promise.all(FIXTURE_VERSIONS.map((v) => pushContainerDisk(registry, FIXTURE_REPOSITORY, v, { seed: `fedora-${v}` })));
+  const byVersion = Object.fromEntries(FIXTURE_VERSIONS.map((v, i) => [v, digests[i]!])) as FixtureDigests;
+  await tagImage(registry, FIXTURE_REPOSITORY, byVersion.v3, FIXTURE_TAG);
+  return byVersion;
+}
+
+/**
+ * Starts a registry with auth and TLS, pushes the fixture images into it and publishes both in
+ * this process's environment (which child processes and jest's workers inherit), for
+ * sharedRegistry() and sharedDigests(). The caller stops it.
+ */
+export async function startSharedRegistry(): Promise<TestRegistry> {
+  const registry = await startRegistry({ auth: true });
+  try {
+    Object.assign(process.env, sharedRegistryEnv(registry, await pushFixtureImages(registry)));
+    return registry;
+  } catch (err) {
+    await registry.stop();
+    throw err;
+  }
+}
+
+/** Env entries that describe a registry and its fixture digests to another process. */
+export function sharedRegistryEnv(registry: RegistryAccess, digests: FixtureDigests): Record<string, string> {
+  const access: RegistryAccess = { host: registry.host, caPEM: registry.caPEM, username: registry.username, password: registry.password };
+  return { [SHARED_REGISTRY_ENV]: JSON.stringify(access), [SHARED_DIGESTS_ENV]: JSON.stringify(digests) };
+}
+
+function fromEnv<T>(name: string, env: NodeJS.ProcessEnv): T {
+  const value = env[name];
+  if (!value) {
+    throw new Error(`${name} is not set: the fixture images live in the registry that test/harness/global-setup.ts starts for the integration tests (run them with --selectProjects integration), or that a benchmark starts with startRegistry() + pushFixtureImages()`);
+  }
+  return JSON.parse(value) as T;
+}
+
+/** The run's shared registry, from the environment. */
+export function sharedRegistry(env: NodeJS.ProcessEnv = process.env): RegistryAccess {
+  return fromEnv<RegistryAccess>(SHARED_REGISTRY_ENV, env);
+}
+
+/** The digests of the fixture images in the run's shared registry, from the environment. */
+export function sharedDigests(env: NodeJS.ProcessEnv = process.env): FixtureDigests {
+  return fromEnv<FixtureDigests>(SHARED_DIGESTS_ENV, env);
+}
