@@ -20,7 +20,8 @@ import { installCrds } from '../controller/local/install-crds.ts';
 import { defaultSimConfig, type DeepPartial, type SimConfig } from '../sim/config.ts';
 import { vmiRequests } from '../sim/rules/resources.ts';
 import { Simulator } from '../sim/simulator.ts';
-import { goldenImage, vmFleet } from '../test/fixtures/fleets.ts';
+import { createRegistryObjects, goldenImage, vmFleet } from '../test/fixtures/fleets.ts';
+import { startSharedRegistry } from '../test/harness/registry.ts';
 import { DriftTracker, type RepairResult } from './lib/drift-tracker.ts';
 import { spawnSimulator } from './lib/sim-child.ts';
 
@@ -168,7 +169,12 @@ interface Repetition {
   requests: { total: number; byMethod: Record<string, number>; byResource: Record<string, number> };
 }
 
-const plane = await ControlPlane.start({ assets: await ensureAssets() });
+// The fixture GoldenImage names a loopback registry holding its images (tag 42, v1..v3).
+const registry = await startSharedRegistry();
+const plane = await ControlPlane.start({ assets: await ensureAssets() }).catch(async (err: unknown) => {
+  await registry.stop();
+  throw err;
+});
 let stopSim: (() => Promise<void>) | undefined;
 let manager: VirtFleetManager | undefined;
 let tracker: DriftTracker | undefined;
@@ -177,6 +183,7 @@ try {
   await installCrds(plane.kubeConfig(), [join(root, 'crds'), join(root, 'test', 'fixtures', 'crds')]);
   const client = new KubeClient(plane.kubeConfig(), { qps: 0, maxSockets: 32 });
   await client.create(RESOURCES.namespace, { metadata: { name: namespace } });
+  await createRegistryObjects(client, namespace);
   await client.create(RESOURCES.goldenImage, goldenImage(namespace, 'fedora'));
 
   const simStarted = Date.now();
@@ -380,4 +387,5 @@ try {
   await manager?.stop();
   await stopSim?.();
   await plane.stop();
+  await registry.stop();
 }

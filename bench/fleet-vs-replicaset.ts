@@ -14,7 +14,8 @@ import { RESOURCES } from '../controller/kube/resources.ts';
 import { ensureAssets } from '../controller/local/assets.ts';
 import { ControlPlane } from '../controller/local/control-plane.ts';
 import { installCrds } from '../controller/local/install-crds.ts';
-import { goldenImage, vmFleet } from '../test/fixtures/fleets.ts';
+import { createRegistryObjects, goldenImage, vmFleet } from '../test/fixtures/fleets.ts';
+import { startSharedRegistry } from '../test/harness/registry.ts';
 import { API_SERVER_BACKGROUND, apiServerMetrics, diffWrites, parseWrites } from './lib/apiserver-writes.ts';
 import { scaleReplicaSet } from './lib/kube-controller-manager.ts';
 
@@ -29,6 +30,7 @@ async function scaleFleet(plane: ControlPlane): Promise<{ ms: number; writes: nu
   const namespace = 'bench-fleet';
   const client = new KubeClient(plane.kubeConfig(), { qps: 0 });
   await client.create(RESOURCES.namespace, { metadata: { name: namespace } });
+  await createRegistryObjects(client, namespace);
   await client.create(RESOURCES.goldenImage, goldenImage(namespace, 'fedora'));
   const manager = new VirtFleetManager({ kubeConfig: plane.kubeConfig(), namespace, qps, burst, log: { info: () => undefined, error: (m, f) => console.error(m, f) } });
   await manager.start();
@@ -59,7 +61,12 @@ async function scaleFleet(plane: ControlPlane): Promise<{ ms: number; writes: nu
   }
 }
 
-const plane = await ControlPlane.start({ assets: await ensureAssets() });
+// The fixture GoldenImage names a loopback registry holding its images (tag 42, v1..v3).
+const registry = await startSharedRegistry();
+const plane = await ControlPlane.start({ assets: await ensureAssets() }).catch(async (err: unknown) => {
+  await registry.stop();
+  throw err;
+});
 try {
   await installCrds(plane.kubeConfig(), [join(root, 'crds'), join(root, 'test', 'fixtures', 'crds')]);
   console.log(`scaling 0 → ${replicas} with client qps=${qps} burst=${burst}, one after the other on one API server`);
@@ -72,4 +79,5 @@ try {
   console.log(`ratio VMFleet / ReplicaSet: time ${(fleet.ms / rs.ms).toFixed(2)}, writes ${(fleet.writes / rs.writes).toFixed(2)}`);
 } finally {
   await plane.stop();
+  await registry.stop();
 }

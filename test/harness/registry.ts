@@ -278,7 +278,7 @@ export function sharedRegistryEnv(registry: RegistryAccess, digests: FixtureDige
 function fromEnv<T>(name: string, env: NodeJS.ProcessEnv): T {
   const value = env[name];
   if (!value) {
-    throw new Error(`${name} is not set: the fixture images live in the registry that test/harness/global-setup.ts starts for the integration tests (run them with --selectProjects integration), or that a benchmark starts with startRegistry() + pushFixtureImages()`);
+    throw new Error(`${name} is not set: the fixture images live in the registry that test/harness/global-setup.ts starts for the integration tests (run them with --selectProjects integration), or that a benchmark starts with startSharedRegistry()`);
   }
   return JSON.parse(value) as T;
 }
