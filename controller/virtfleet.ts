@@ -2,16 +2,24 @@
 // controller and the GoldenImage controller.
 import type { FleetReconciler } from './fleet/reconciler.ts';
 import { fleetController, type FleetControllerOptions } from './fleet/setup.ts';
+import type { ImageReconciler } from './image/reconciler.ts';
+import { imageController } from './image/setup.ts';
 import { Manager, type ManagerOptions } from './runtime/manager.ts';
 
 export { DEFAULT_LEASE_NAME, type LeaderElectionConfig } from './runtime/manager.ts';
 
-export type VirtFleetOptions = ManagerOptions & Omit<FleetControllerOptions, 'onReconciler' | 'onReconcile'>;
+export type VirtFleetOptions = ManagerOptions &
+  Omit<FleetControllerOptions, 'onReconciler' | 'onReconcile'> & {
+    /** Per request to a registry or HTTP server, for image discovery (default 30 s). */
+    sourceTimeoutMs?: number;
+  };
 
 export class VirtFleetManager {
   readonly manager: Manager;
   /** The fleet reconciler of the current term, for tests that look at what it remembers. */
   reconciler: FleetReconciler | undefined;
+  /** The GoldenImage reconciler of the current term. */
+  imageReconciler: ImageReconciler | undefined;
   /** Fleet reconciles run so far (resyncs included), for tests and logs. */
   reconciles = 0;
 
@@ -22,6 +30,14 @@ export class VirtFleetManager {
         ...options,
         onReconciler: (r) => (this.reconciler = r),
         onReconcile: () => void this.reconciles++,
+      }),
+    );
+    this.manager.add('goldenimage', (ctx) =>
+      imageController(ctx, {
+        namespace: options.namespace,
+        ...(options.resyncMs !== undefined ? { resyncMs: options.resyncMs } : {}),
+        ...(options.sourceTimeoutMs !== undefined ? { sourceTimeoutMs: options.sourceTimeoutMs } : {}),
+        onReconciler: (r) => (this.imageReconciler = r),
       }),
     );
   }

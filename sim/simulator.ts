@@ -5,7 +5,7 @@ import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { KubeClient } from '../controller/kube/client.ts';
 import { WorkQueue, runWorkers } from '../controller/runtime/workqueue.ts';
 import { reconcileDataSource } from './cdi/datasource.ts';
-import { reconcileDataVolume } from './cdi/datavolume.ts';
+import { stopDownloads, reconcileDataVolume } from './cdi/datavolume.ts';
 import { reconcilePVC } from './cdi/pvc.ts';
 import { dataSourcesForClaim, dataSourcesPointingAt, dataVolumesForClaim, dataVolumesForDataSource } from './cdi/watches.ts';
 import { SimClock } from './clock.ts';
@@ -92,6 +92,7 @@ export class Simulator {
   async stop(options: { deleteNodes?: boolean } = {}): Promise<void> {
     for (const q of this.queues.values()) q.shutdown();
     await Promise.all(this.workers);
+    stopDownloads(this.ctx);
     await this.webhook?.stop();
     await this.world.stop();
     if (options.deleteNodes && this.config.nodes.count > 0) await this.nodes.deletePool(this.config.nodes);

@@ -3,11 +3,15 @@
 import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { FLEET_LABEL } from '../core/fleet/names.ts';
+import { projectVM } from '../core/image/usage.ts';
+import { RESOURCES } from '../kube/resources.ts';
+import type { ManagerContext } from '../runtime/manager.ts';
 
 /**
- * Shrinks a cached VM: one no fleet controls to its identity (name, uid, labels, owners), since
- * the fleets read no more of it than whether it holds a name they would use; a fleet's own keeps
- * everything but the fields of its managed-field entries.
+ * Shrinks a cached VM: one no fleet controls to its identity (name, uid, labels, owners), which
+ * tells the fleets whether it holds a name they would use, and its image references, which tell
+ * the GoldenImage controller which versions it boots; a fleet's own keeps everything but the
+ * fields of its managed-field entries.
  */
 export function cachedVM(vm: V1VirtualMachine & KubernetesObject): void {
   const m = vm.metadata ?? {};
@@ -16,10 +20,16 @@ export function cachedVM(vm: V1VirtualMachine & KubernetesObject): void {
     if (m.managedFields) m.managedFields = m.managedFields.map((e) => ({ manager: e.manager, operation: e.operation, ...(e.subresource ? { subresource: e.subresource } : {}) }));
     return;
   }
+  const refs = projectVM(vm).spec;
   vm.metadata = {
     name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp,
     ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}), ...(m.labels ? { labels: m.labels } : {}), ...(m.ownerReferences ? { ownerReferences: m.ownerReferences } : {}),
   };
-  delete (vm as { spec?: unknown }).spec;
+  if (refs && (refs.dataVolumeTemplates || refs.template.spec?.volumes)) vm.spec = refs;
+  else delete (vm as { spec?: unknown }).spec;
   delete vm.status;
 }
+
+/** The VM informer every controller of the process shares: all VMs in scope, foreign ones shrunk. */
+export const vmInformer = (ctx: ManagerContext, namespace: string | undefined) =>
+  ctx.informer<V1VirtualMachine & KubernetesObject>(RESOURCES.vm, { namespace, transform: cachedVM });

@@ -9,7 +9,7 @@ import type { GoldenImage, VMFleet } from '../api/objects.ts';
 import { autohealSpecOf, planAutohealing, type Replacement } from '../core/fleet/autoheal.ts';
 import { classifyChange } from '../core/fleet/classify.ts';
 import { desiredVM, FLEET_API_VERSION, FLEET_KIND } from '../core/fleet/desired.ts';
-import { resolveImage, type ResolvedImage } from '../core/fleet/image.ts';
+import { resolveFleetImage, type ResolvedImage } from '../core/fleet/image.ts';
 import { DEFAULT_BACKOFF, type Backoff } from '../core/fleet/migration.ts';
 import { FLEET_LABEL, indexesHeldByOthers, parseVmIndex, REVISION_LABEL, vmName } from '../core/fleet/names.ts';
 import { revisionHash } from '../core/fleet/revision.ts';
@@ -63,7 +63,7 @@ const RESTART_EXPECTATION_MS = 5 * 60_000;
 /** Creates go out in batches of 1, 2, 4, … so a refused template costs one request, not hundreds. */
 const MAX_CREATE_BATCH = 64;
 
-type Verdict = { stalled: StalledReason } | { plan: Plan; heal: Replacement[]; image: ResolvedImage; revision: string; remediation: Remediation; conflicts: string[]; nextCheckAt?: number };
+type Verdict = { stalled: StalledReason } | { waiting: StalledReason } | { plan: Plan; heal: Replacement[]; image: ResolvedImage; revision: string; remediation: Remediation; conflicts: string[]; nextCheckAt?: number };
 
 /** How long the fleet waits before looking again for a free slot in the cluster's migration budget. */
 const BUDGET_RETRY_MS = 500;
@@ -148,6 +148,11 @@ export class FleetReconciler {
       await this.writeStatus(fleet, fleetStatus({ ...base, stalled: verdict.stalled, acting: false, now: new Date(now).toISOString() }));
       return;
     }
+    // The image's version is not ready yet: nothing is done to the VMs; the image's events bring the fleet back.
+    if ('waiting' in verdict) {
+      await this.writeStatus(fleet, fleetStatus({ ...base, waiting: verdict.waiting, acting: false, now: new Date(now).toISOString() }));
+      return;
+    }
     const { plan, heal, image, revision, remediation } = verdict;
     // Reserved before the first await, so no other fleet's reconcile can take the same slots.
     this.drift.reserve(key, namespace!, remediation.plan, now);
@@ -205,8 +210,9 @@ export class FleetReconciler {
     const imageNamespace = spec.image.namespace ?? namespace;
     const golden = this.o.caches.goldenImages.get(spec.image.name, imageNamespace);
     if (!golden) return { stalled: { reason: 'ImageNotFound', message: `GoldenImage ${imageNamespace}/${spec.image.name} does not exist` } };
-    const resolved = resolveImage(spec.image, golden.spec, namespace);
-    if (!resolved.ok) return { stalled: { reason: resolved.reason, message: resolved.message } };
+    // The image controller's record (status), not the spec alone: channels, phases, PVCs.
+    const resolved = resolveFleetImage(spec.image, golden, imageNamespace, namespace);
+    if (!resolved.ok) return resolved.wait ? { waiting: { reason: resolved.reason, message: resolved.message } } : { stalled: { reason: resolved.reason, message: resolved.message } };
     const image = resolved.image;
     const revision = revisionHash({ template: spec.template, imageVolume: spec.image.volume, nameGeneration: spec.nameGeneration, image });
     const refused = this.refused.get(key);

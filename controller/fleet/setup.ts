@@ -1,10 +1,10 @@
 // Registers the fleet controller with the manager: informers over fleets, every VM (foreign ones
 // shrunk to what the fleets read), the fleets' VMIs, nodes, golden images and live migrations;
 // expectations fed by the VM informer; the controller loop with a periodic resync.
-import type { V1VirtualMachine, V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
+import type { V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { KubernetesObject, V1Node } from '@kubernetes/client-node';
 import type { GoldenImage, VMFleet } from '../api/objects.ts';
-import { cachedVM } from '../cache/vms.ts';
+import { vmInformer } from '../cache/vms.ts';
 import type { Backoff } from '../core/fleet/migration.ts';
 import { FLEET_LABEL } from '../core/fleet/names.ts';
 import { RESOURCES } from '../kube/resources.ts';
@@ -40,10 +40,6 @@ export interface FleetControllerOptions {
   onReconciler?: (reconciler: FleetReconciler) => void;
   onReconcile?: () => void;
 }
-
-/** The VM informer every controller shares: all VMs in scope, foreign ones shrunk. */
-export const vmInformer = (ctx: ManagerContext, namespace: string | undefined) =>
-  ctx.informer<V1VirtualMachine & KubernetesObject>(RESOURCES.vm, { namespace, transform: cachedVM });
 
 export function fleetController(ctx: ManagerContext, o: FleetControllerOptions): Controller {
   const ns = o.namespace;

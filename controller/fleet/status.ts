@@ -36,6 +36,8 @@ export interface StatusInput {
   /** Undefined when the fleet is stalled before planning (no image, invalid template). */
   plan?: Plan;
   stalled?: StalledReason;
+  /** The image is not ready yet (a channel without a version, a version still importing). */
+  waiting?: StalledReason;
   imageVersion?: string;
   /** The plan's actions were (or are being) carried out in this reconcile. */
   acting: boolean;
@@ -75,6 +77,11 @@ export function fleetStatus(input: StatusInput): VMFleetStatus {
     conditions.push(condition('Progressing', 'False', stalled.reason, stalled.message, g));
     conditions.push(condition('Reconciling', 'False', stalled.reason, 'stalled: see the Stalled condition', g));
     conditions.push(condition('Stalled', 'True', stalled.reason, stalled.message, g));
+  } else if (input.waiting) {
+    const w = input.waiting;
+    conditions.push(condition('Progressing', 'Unknown', w.reason, w.message, g));
+    conditions.push(condition('Reconciling', 'True', w.reason, w.message, g));
+    conditions.push(condition('Stalled', 'False', 'AsExpected', 'waiting for the image, not stalled', g));
   } else if (plan?.halted) {
     conditions.push(condition('Progressing', 'False', 'RolloutHalted', plan.halted.message, g));
     conditions.push(condition('Reconciling', 'False', 'RolloutHalted', 'the rollout waits for a fixed template', g));

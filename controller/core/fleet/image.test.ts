@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import type { GoldenImageSpec, GoldenImageStatus } from '../../api/generated/types.ts';
 import { isAvailable } from '../image/types.ts';
-import { imageSharedWith, resolveFleetImage, resolveImage, type GoldenImageView } from './image.ts';
+import { imageSharedWith, resolveFleetImage, type GoldenImageView } from './image.ts';
 
 const golden: GoldenImageSpec = {
   source: { registry: { repository: 'quay.io/containerdisks/fedora' } },
@@ -18,35 +18,6 @@ const golden: GoldenImageSpec = {
   ],
 };
 
-describe('resolveImage', () => {
-  it('resolves a pinned version to repository@digest', () => {
-    expect(resolveImage({ name: 'fedora', version: 'v42', volume: 'root' }, golden, 'ns')).toEqual({ ok: true, image: { version: 'v42', containerDisk: 'quay.io/containerdisks/fedora@sha256:4242' } });
-  });
-  it('resolves a pinned channel', () => {
-    expect(resolveImage({ name: 'fedora', channel: 'stable', volume: 'root' }, golden, 'ns')).toEqual({ ok: true, image: { version: 'v41', containerDisk: 'quay.io/containerdisks/fedora@sha256:4141' } });
-  });
-  it.each([
-    [{ version: 'v9' }, 'VersionNotFound'],
-    [{ channel: 'nope' }, 'ChannelNotFound'],
-    [{ channel: 'candidate' }, 'ChannelNotPinned'],
-    [{ channel: 'broken' }, 'VersionWithoutDigest'],
-    [{}, 'VersionNotFound'],
-  ])('refuses %j with %s and a message', (pick, reason) => {
-    const r = resolveImage({ name: 'fedora', volume: 'root', ...pick }, golden, 'ns');
-    expect(r).toMatchObject({ ok: false, reason });
-    if (!r.ok) expect(r.message.length).toBeGreaterThan(10);
-  });
-  it('refuses DataVolume storage and non-registry sources for now', () => {
-    expect(resolveImage({ name: 'f', version: 'v41', volume: 'root' }, { ...golden, storage: { type: 'DataVolume', size: '10Gi' } }, 'ns')).toMatchObject({ ok: false, reason: 'UnsupportedStorage' });
-    expect(resolveImage({ name: 'f', version: 'v41', volume: 'root' }, { ...golden, source: { http: { url: 'http://x/y.img' } } }, 'ns')).toMatchObject({ ok: false, reason: 'UnsupportedStorage' });
-  });
-  it('checks sharing across namespaces', () => {
-    expect(resolveImage({ name: 'f', namespace: 'images', version: 'v41', volume: 'root' }, golden, 'team')).toMatchObject({ ok: false, reason: 'ImageNotShared' });
-    expect(resolveImage({ name: 'f', namespace: 'images', version: 'v41', volume: 'root' }, { ...golden, sharing: { namespaces: ['team'] } }, 'team')).toMatchObject({ ok: true });
-    expect(imageSharedWith({ ...golden, sharing: { namespaces: ['*'] } }, 'images', 'any')).toBe(true);
-    expect(imageSharedWith(golden, 'same', 'same')).toBe(true);
-  });
-});
 
 describe('resolveFleetImage', () => {
   type Recorded = NonNullable<GoldenImageStatus['versions']>[number];
@@ -144,5 +115,14 @@ describe('resolveFleetImage', () => {
         if (r.ok) expect(dataVolume ? r.image.pvc : r.image.containerDisk).toBeDefined();
       }),
     );
+  });
+});
+
+describe('imageSharedWith', () => {
+  it('shares within the namespace always, across namespaces only as spec.sharing lists', () => {
+    expect(imageSharedWith(golden, 'same', 'same')).toBe(true);
+    expect(imageSharedWith(golden, 'images', 'team')).toBe(false);
+    expect(imageSharedWith({ ...golden, sharing: { namespaces: ['team'] } }, 'images', 'team')).toBe(true);
+    expect(imageSharedWith({ ...golden, sharing: { namespaces: ['*'] } }, 'images', 'any')).toBe(true);
   });
 });

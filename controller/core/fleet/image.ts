@@ -1,7 +1,5 @@
 // Which GoldenImage version boots a fleet. `resolveFleetImage` reads the versions and channels
-// the image controller records in the GoldenImage's status (ContainerDisk and DataVolume storage);
-// `resolveImage` is the older spec-only resolution of pinned ContainerDisk versions, kept until
-// the fleet reconciler moves over.
+// the image controller records in the GoldenImage's status (ContainerDisk and DataVolume storage).
 import type { GoldenImageSpec, GoldenImageStatus, VMFleetSpec } from '../../api/generated/types.ts';
 
 type VersionPhase = NonNullable<GoldenImageStatus['versions']>[number]['phase'];
@@ -22,11 +20,6 @@ export interface ResolvedImage {
   phase?: VersionPhase;
 }
 
-/** Why an image does not resolve; the shell reports it as the fleet's Stalled reason/message. */
-export type ImageResolutionReason = 'ImageNotShared' | 'VersionNotFound' | 'ChannelNotFound' | 'ChannelNotPinned' | 'UnsupportedStorage' | 'VersionWithoutDigest';
-
-export type ImageResolution = { ok: true; image: ResolvedImage } | { ok: false; reason: ImageResolutionReason; message: string };
-
 /**
  * Whether the GoldenImage in `imageNamespace` may be used by a fleet in `fleetNamespace`: always
  * within its own namespace, otherwise only when spec.sharing.namespaces lists it or "*".
@@ -35,49 +28,6 @@ export function imageSharedWith(golden: GoldenImageSpec, imageNamespace: string,
   if (imageNamespace === fleetNamespace) return true;
   const allowed = golden.sharing?.namespaces ?? [];
   return allowed.includes('*') || allowed.includes(fleetNamespace);
-}
-
-/**
- * Resolves `fleetImage` (`version` or `channel`) against the GoldenImage's spec:
- * - `version` must name an entry of spec.versions;
- * - `channel` must name a channel pinned with `version:` (a `follows` channel is not resolved
- *   yet: ChannelNotPinned);
- * - storage must be ContainerDisk (the default) and the source a registry; the version needs a
- *   digest, giving `repository@digest`.
- * Namespaces are only used for the sharing check (`fleetImage.namespace` defaults to the fleet's).
- */
-export function resolveImage(fleetImage: VMFleetSpec['image'], golden: GoldenImageSpec, fleetNamespace: string): ImageResolution {
-  const imageNamespace = fleetImage.namespace ?? fleetNamespace;
-  const what = `GoldenImage ${imageNamespace}/${fleetImage.name}`;
-  if (!imageSharedWith(golden, imageNamespace, fleetNamespace)) {
-    return { ok: false, reason: 'ImageNotShared', message: `${what} is not shared with namespace ${fleetNamespace} (spec.sharing.namespaces)` };
-  }
-  let versionName: string;
-  if (fleetImage.channel !== undefined) {
-    const channel = golden.channels?.find((c) => c.name === fleetImage.channel);
-    if (!channel) return { ok: false, reason: 'ChannelNotFound', message: `${what} has no channel "${fleetImage.channel}"` };
-    if (channel.version === undefined) {
-      return {
-        ok: false,
-        reason: 'ChannelNotPinned',
-        message: `channel "${channel.name}" of ${what} follows "${channel.follows ?? '?'}"; only channels pinned with version: are supported for now`,
-      };
-    }
-    versionName = channel.version;
-  } else if (fleetImage.version !== undefined) {
-    versionName = fleetImage.version;
-  } else {
-    return { ok: false, reason: 'VersionNotFound', message: 'spec.image sets neither channel nor version' };
-  }
-  const version = golden.versions?.find((v) => v.name === versionName);
-  if (!version) return { ok: false, reason: 'VersionNotFound', message: `${what} has no pinned version "${versionName}" in spec.versions` };
-  const storage = golden.storage?.type ?? 'ContainerDisk';
-  const registry = golden.source.registry;
-  if (storage !== 'ContainerDisk' || !registry) {
-    return { ok: false, reason: 'UnsupportedStorage', message: `${what} uses ${storage} storage${registry ? '' : ' without a registry source'}; only ContainerDisk images from a registry are supported for now` };
-  }
-  if (!version.digest) return { ok: false, reason: 'VersionWithoutDigest', message: `version "${versionName}" of ${what} has no digest` };
-  return { ok: true, image: { version: version.name, containerDisk: `${registry.repository}@${version.digest}` } };
 }
 
 /** A GoldenImage as a fleet reads it: what the user asked for and what the image controller recorded. */

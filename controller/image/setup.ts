@@ -1,0 +1,103 @@
+// Registers the GoldenImage controller with the manager: informers over images, DataVolumes (to
+// follow imports and to see clones reading a version), the images' DataSources, and the VM
+// informer the fleet controller shares; VM events are mapped to the images whose versions they
+// name, through an index of images by repository and the DataVolumes' and DataSources' labels.
+import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { GoldenImage } from '../api/objects.ts';
+import { vmInformer } from '../cache/vms.ts';
+import type { DataSource, DataVolume } from '../core/image/cdi.ts';
+import { IMAGE_LABEL } from '../core/image/materialise.ts';
+import { RESOURCES } from '../kube/resources.ts';
+import { Controller, controllerOwnerKey } from '../runtime/controller.ts';
+import { EventRecorder } from '../runtime/events.ts';
+import { keyOf } from '../runtime/keys.ts';
+import type { ManagerContext } from '../runtime/manager.ts';
+import { imagesReferencedBy, ImageReconciler } from './reconciler.ts';
+
+export interface ImageControllerOptions {
+  /** Watch and reconcile images of this namespace only (default: all namespaces). */
+  namespace?: string | undefined;
+  workers?: number;
+  /** Reconcile every image this often without events (default 10 minutes). */
+  resyncMs?: number;
+  /** Per request to a registry or HTTP server (default 30 s). */
+  sourceTimeoutMs?: number;
+  onReconciler?: (reconciler: ImageReconciler) => void;
+}
+
+/** A DataVolume as cached: what imports and clones say, none of the rest. */
+function cachedDataVolume(dv: DataVolume): void {
+  const m = dv.metadata ?? {};
+  dv.metadata = {
+    name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion,
+    ...(m.labels ? { labels: m.labels } : {}), ...(m.ownerReferences ? { ownerReferences: m.ownerReferences } : {}),
+    ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}),
+  };
+  const spec = dv.spec ?? {};
+  dv.spec = { ...(spec.source ? { source: spec.source } : {}), ...(spec.sourceRef ? { sourceRef: spec.sourceRef } : {}) };
+}
+
+export function imageController(ctx: ManagerContext, o: ImageControllerOptions): Controller {
+  const ns = o.namespace;
+  const images = ctx.informer<GoldenImage & KubernetesObject>(RESOURCES.goldenImage, { namespace: ns });
+  const dataVolumes = ctx.informer<DataVolume>(RESOURCES.dataVolume, { namespace: ns, transform: cachedDataVolume });
+  const dataSources = ctx.informer<DataSource>(RESOURCES.dataSource, { namespace: ns, labelSelector: IMAGE_LABEL });
+  const vms = vmInformer(ctx, ns);
+  const events = new EventRecorder(ctx.client, ctx.identity, (err) => ctx.log.error('event not recorded', { error: String(err) }));
+  const reconciler = new ImageReconciler({
+    client: ctx.client,
+    caches: { images, dataVolumes, dataSources, vms },
+    events,
+    log: ctx.log,
+    namespace: ns,
+    ...(o.sourceTimeoutMs !== undefined ? { sourceTimeoutMs: o.sourceTimeoutMs } : {}),
+  });
+  o.onReconciler?.(reconciler);
+
+  // Images by registry repository, so a VM event finds the images its containerDisks name.
+  const byRepository = new Map<string, Set<string>>();
+  const repositoryOf = new Map<string, string>();
+  images.on((type, image) => {
+    const key = keyOf(image);
+    const old = repositoryOf.get(key);
+    const repository = type === 'delete' ? undefined : image.spec.source.registry?.repository;
+    if (old === repository) return;
+    if (old !== undefined) {
+      byRepository.get(old)?.delete(key);
+      if (byRepository.get(old)?.size === 0) byRepository.delete(old);
+      repositoryOf.delete(key);
+    }
+    if (repository !== undefined) {
+      let keys = byRepository.get(repository);
+      if (!keys) byRepository.set(repository, (keys = new Set()));
+      keys.add(key);
+      repositoryOf.set(key, repository);
+    }
+  });
+  const imagesOfRepository = (repository: string) => [...(byRepository.get(repository) ?? [])];
+  const ownerKey = controllerOwnerKey('GoldenImage');
+  // A clone of one of our versions' PVCs protects it from retention while it reads.
+  const imagesOfDataVolume = (dv: KubernetesObject) => {
+    const keys = new Set(ownerKey(dv));
+    const source = (dv as DataVolume).spec?.source?.pvc;
+    if (source) {
+      const namespace = source.namespace ?? dv.metadata?.namespace ?? '';
+      const owner = dataVolumes.get(source.name, namespace)?.metadata?.labels?.[IMAGE_LABEL];
+      if (owner) keys.add(`${namespace}/${owner}`);
+    }
+    return [...keys];
+  };
+  return new Controller({
+    primary: images,
+    related: [
+      { informer: dataVolumes, keysFor: imagesOfDataVolume },
+      { informer: dataSources, keysFor: ownerKey },
+      { informer: vms, keysFor: (vm) => imagesReferencedBy(vm as V1VirtualMachine, imagesOfRepository, dataVolumes, dataSources) },
+    ],
+    reconcile: (key) => reconciler.reconcile(key),
+    workers: o.workers ?? 2,
+    resyncMs: o.resyncMs ?? 10 * 60_000,
+    onError: (key, err) => ctx.log.error('reconcile failed; retrying', { goldenImage: key, error: String(err) }),
+  });
+}
