@@ -204,7 +204,9 @@ async function containerDiskLayer(dir: string, seed: string | number): Promise<s
   }
   const diskDir = join(dir, 'layer', 'disk');
   await mkdir(diskDir, { recursive: true, mode: 0o755 });
-  await run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, join(diskDir, 'disk.qcow2')], { timeout: COMMAND_TIMEOUT_MS });
+  await run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, join(diskDir, 'disk.qcow2')], { timeout: COMMAND_TIMEOUT_MS }).catch((err: Error & { code?: string }) => {
+    throw new Error(err.code === 'ENOENT' ? "qemu-img not found (Debian's qemu-utils has it)" : `qemu-img convert: ${err.message}`);
+  });
   const layer = join(dir, 'layer.tar');
   // Fixed owner, order and times, so the same seed always gives the same layer.
   await run('tar', ['--owner=107', '--group=107', '--numeric-owner', '--mtime=@0', '--sort=name', '--mode=u=rwX,go=rX', '-cf', layer, '-C', join(dir, 'layer'), 'disk'], { timeout: COMMAND_TIMEOUT_MS });
