@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { parseAllDocuments } from 'yaml';
 import { REVISION_LABEL } from '../controller/core/fleet/names.ts';
 import { RESOURCES } from '../controller/kube/resources.ts';
+import { DIGESTS, fixtureRepository, REGISTRY_CA, REGISTRY_SECRET } from './fixtures/fleets.ts';
 import { kubectl } from './harness/cluster.ts';
 import { fleetCluster, isCondition, type FleetCluster } from './harness/fleet.ts';
 import { EXAMPLES_DIR } from './harness/paths.ts';
@@ -30,7 +31,14 @@ function example(file: string, edit: (doc: Doc) => void = () => undefined): stri
 }
 
 it('runs the web fleet of the examples and rolls it to the next image version, canaries first', async () => {
-  expect((await kubectl(['apply', '-f', '-'], { input: example('goldenimage-fedora.yaml') })).code).toBe(0);
+  // The example as a user adapts it: their registry (the run's loopback one, with its pull Secret
+  // and CA), and the digests of images they pushed there in place of the placeholders.
+  const image = example('goldenimage-fedora.yaml', (doc) => {
+    doc.spec.source.registry = { ...doc.spec.source.registry, repository: fixtureRepository(), pullSecretRef: { name: REGISTRY_SECRET }, caConfigMapRef: REGISTRY_CA };
+    doc.spec.versions[0].digest = DIGESTS.v1;
+    doc.spec.versions[1].digest = DIGESTS.v2;
+  });
+  expect((await kubectl(['apply', '-f', '-'], { input: image })).code).toBe(0);
   // minReadySeconds 10 → 2 to keep the test short; everything else as in the example.
   const web = (version?: string, partition?: number) => example('vmfleet-web-rollout.yaml', (doc) => {
     doc.spec.minReadySeconds = 2;
@@ -49,7 +57,7 @@ it('runs the web fleet of the examples and rolls it to the next image version, c
   expect((await kubectl(['apply', '-f', '-'], { input: web('f42-20261101', 0) })).code).toBe(0);
   await c.waitForFleet('web', 'all six on the new version', (s) => s.updatedReplicas === 6 && s.availableReplicas === 6 && s.currentRevision === s.updateRevision && isCondition(s, 'Progressing', 'True', 'NewRevisionAvailable'));
   const vms = await c.fleetVMs('web');
-  expect(vms.every((vm) => vm.spec.template.spec?.volumes?.[0]?.containerDisk?.image?.startsWith('quay.io/containerdisks/fedora@sha256:9a8b'))).toBe(true);
+  expect(vms.every((vm) => vm.spec.template.spec?.volumes?.[0]?.containerDisk?.image === `${fixtureRepository()}@${DIGESTS.v2}`)).toBe(true);
   const get = await kubectl(['get', 'vmfleet', 'web', '-n', c.namespace]);
   expect(get.stdout).toMatch(/web\s+True\s+6\s+6\s+6\s+0\s+0\s+f42-20261101/);
   await c.client.delete(RESOURCES.vmFleet, { namespace: c.namespace, name: 'web' });
