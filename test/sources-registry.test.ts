@@ -2,26 +2,16 @@
 // TLS and htpasswd auth, holding containerDisks that crane pushed (test/harness/registry.ts).
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { SourceError } from '../controller/sources/errors.ts';
 import { closeSourceConnections } from '../controller/sources/http-client.ts';
-import { credentialsFor, headManifest, manifestExists } from '../controller/sources/registry.ts';
-import { dockerConfigJSON, FIXTURE_REPOSITORY, FIXTURE_TAG, pushContainerDisk, sharedDigests, sharedRegistry } from './harness/registry.ts';
+import { headManifest, manifestExists } from '../controller/sources/registry.ts';
+import { failure } from '../controller/sources/test-servers.ts';
+import { FIXTURE_REPOSITORY, FIXTURE_TAG, pushContainerDisk, sharedDigests, sharedRegistry } from './harness/registry.ts';
 
 const registry = sharedRegistry();
 const digests = sharedDigests();
 const repository = `${registry.host}/${FIXTURE_REPOSITORY}`;
-const credentials = credentialsFor(dockerConfigJSON(registry), registry.host);
+const credentials = { username: registry.username, password: registry.password };
 const timeoutMs = 10_000;
-
-async function failure(p: Promise<unknown>): Promise<SourceError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof SourceError) return err;
-    throw err;
-  }
-  throw new Error('expected a SourceError, the call succeeded');
-}
 
 afterAll(() => closeSourceConnections());
 

@@ -10,7 +10,8 @@ import { RESOURCES } from '../kube/resources.ts';
 import { SourceError } from '../sources/errors.ts';
 import type { BasicCredentials } from '../sources/http-client.ts';
 import { pollChecksumFile } from '../sources/http-source.ts';
-import { credentialsFor, headManifest } from '../sources/registry.ts';
+import { headManifest } from '../sources/registry.ts';
+import { registryCredentials } from '../core/image/materialise.ts';
 
 export { SourceError };
 
@@ -74,15 +75,13 @@ const decoded = (secret: V1Secret, key: string): string | undefined => {
   return value === undefined ? secret.stringData?.[key] : Buffer.from(value, 'base64').toString('utf8');
 };
 
-async function registryCredentials(client: KubeClient, namespace: string, repository: string, ref: { name: string } | undefined, timeoutMs: number): Promise<BasicCredentials | undefined> {
+async function pullCredentials(client: KubeClient, namespace: string, repository: string, ref: { name: string } | undefined, timeoutMs: number): Promise<BasicCredentials | undefined> {
   if (!ref) return undefined;
   const secret = await secretOf(client, namespace, ref.name, timeoutMs);
-  const json = decoded(secret, '.dockerconfigjson');
-  if (json === undefined) throw new ReferenceProblem('PullSecretUnusable', `Secret ${namespace}/${ref.name} has no .dockerconfigjson (it must be of type kubernetes.io/dockerconfigjson)`);
-  const host = repository.split('/')[0]!;
-  const credentials = credentialsFor(json, host);
-  if (!credentials) throw new ReferenceProblem('PullSecretUnusable', `Secret ${namespace}/${ref.name} holds no credentials for ${host}`);
-  return credentials;
+  // The same matching as for the Secret CDI's importer gets, so discovery and import agree.
+  const found = registryCredentials(secret, repository);
+  if (!found.ok) throw new ReferenceProblem('PullSecretUnusable', `Secret ${namespace}/${ref.name} ${found.message}`);
+  return { username: found.username, password: found.password };
 }
 
 async function httpCredentials(client: KubeClient, namespace: string, ref: { name: string } | undefined, timeoutMs: number): Promise<BasicCredentials | undefined> {
@@ -101,7 +100,7 @@ export async function lookAtSource(input: LookInput): Promise<Look> {
   try {
     const { registry, http, pvc } = spec.source;
     if (registry) {
-      const credentials = await registryCredentials(client, image.namespace, registry.repository, registry.pullSecretRef, timeoutMs);
+      const credentials = await pullCredentials(client, image.namespace, registry.repository, registry.pullSecretRef, timeoutMs);
       const caPEM = await caOf(client, image.namespace, registry.caConfigMapRef, timeoutMs);
       const answer = await headManifest({
         repository: registry.repository,
@@ -161,7 +160,7 @@ export async function confirmManifest(input: { client: KubeClient; image: ImageR
   const registry = spec.source.registry;
   if (!registry) return { ok: true, exists: false };
   try {
-    const credentials = await registryCredentials(client, image.namespace, registry.repository, registry.pullSecretRef, timeoutMs);
+    const credentials = await pullCredentials(client, image.namespace, registry.repository, registry.pullSecretRef, timeoutMs);
     const caPEM = await caOf(client, image.namespace, registry.caConfigMapRef, timeoutMs);
     const answer = await headManifest({ repository: registry.repository, digest, ...(credentials ? { credentials } : {}), ...(caPEM ? { caPEM } : {}), timeoutMs });
     return { ok: true, exists: answer.notModified || answer.digest === digest };

@@ -3,23 +3,12 @@ import fc from 'fast-check';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { generateControlPlaneCerts, type ControlPlaneCerts } from '../local/certs.ts';
-import { SourceError } from './errors.ts';
 import { closeSourceConnections, errorForStatus, httpGet, parseRetryAfter } from './http-client.ts';
 import { pollChecksumFile } from './http-source.ts';
-import { selfSignedServingCert, startLoopbackServer, type LoopbackServer } from './test-servers.ts';
+import { selfSignedServingCert, startLoopbackServer, type LoopbackServer, failure } from './test-servers.ts';
 
 const HEX_1 = '1'.repeat(64);
 const HEX_2 = '2'.repeat(64);
-
-async function failure(p: Promise<unknown>): Promise<SourceError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof SourceError) return err;
-    throw err;
-  }
-  throw new Error('expected a SourceError, the call succeeded');
-}
 
 afterAll(() => closeSourceConnections());
 

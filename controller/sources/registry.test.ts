@@ -4,21 +4,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { generateControlPlaneCerts, type ControlPlaneCerts } from '../local/certs.ts';
 import { SourceError } from './errors.ts';
 import { closeSourceConnections } from './http-client.ts';
-import { cachedTokenCount, credentialsFor, headManifest, MANIFEST_MEDIA_TYPES, manifestExists, parseWWWAuthenticate, splitRepository } from './registry.ts';
-import { startLoopbackServer, type LoopbackServer } from './test-servers.ts';
+import { cachedTokenCount, headManifest, MANIFEST_MEDIA_TYPES, manifestExists, parseWWWAuthenticate, splitRepository } from './registry.ts';
+import { startLoopbackServer, type LoopbackServer, failure } from './test-servers.ts';
 
 const DIGEST_V1 = `sha256:${'a1'.repeat(32)}`;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-
-async function failure(p: Promise<unknown>): Promise<SourceError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof SourceError) return err;
-    throw err;
-  }
-  throw new Error('expected a SourceError, the call succeeded');
-}
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
@@ -177,38 +167,7 @@ describe('WWW-Authenticate', () => {
   });
 });
 
-describe('credentialsFor and splitRepository', () => {
-  it('reads username/password or auth, for keys with or without a scheme', () => {
-    const config = JSON.stringify({
-      auths: {
-        'https://quay.io': { auth: Buffer.from('robot+ci:pa:ss').toString('base64') },
-        'registry.example:5000': { username: 'u', password: 'p' },
-        'https://index.docker.io/v1/': { auth: Buffer.from('d:h').toString('base64') },
-      },
-    });
-    expect(credentialsFor(config, 'quay.io')).toEqual({ username: 'robot+ci', password: 'pa:ss' });
-    expect(credentialsFor(config, 'registry.example:5000')).toEqual({ username: 'u', password: 'p' });
-    expect(credentialsFor(config, 'index.docker.io')).toEqual({ username: 'd', password: 'h' });
-    expect(credentialsFor(config, 'ghcr.io')).toBeUndefined();
-  });
-
-  it('says what is wrong with a malformed secret', () => {
-    expect(() => credentialsFor('{"auths":', 'quay.io')).toThrow(/is not JSON/);
-    expect(() => credentialsFor('{"registry":{}}', 'quay.io')).toThrow(/no "auths" object/);
-    expect(() => credentialsFor('{"auths":{"quay.io":{"auth":"bm9jb2xvbg=="}}}', 'quay.io')).toThrow(/neither username and password nor/);
-    expect(() => credentialsFor('null', 'quay.io')).toThrow(SourceError);
-  });
-
-  it('round-trips random credentials through both forms', () => {
-    fc.assert(
-      fc.property(fc.string({ minLength: 1 }).filter((u) => !u.includes(':')), fc.string(), fc.boolean(), fc.boolean(), (username, password, asAuth, withScheme) => {
-        const entry = asAuth ? { auth: Buffer.from(`${username}:${password}`).toString('base64') } : { username, password };
-        const config = JSON.stringify({ auths: { [`${withScheme ? 'https://' : ''}r.example:443`]: entry } });
-        expect(credentialsFor(config, 'r.example:443')).toEqual({ username, password });
-      }),
-    );
-  });
-
+describe('splitRepository', () => {
   it('takes the host from the first path segment', () => {
     expect(splitRepository('127.0.0.1:5000/containerdisks/fedora')).toEqual({ host: '127.0.0.1:5000', name: 'containerdisks/fedora' });
     for (const bad of ['fedora', 'quay.io/', 'https://quay.io/x', 'quay.io/x@sha256:00']) expect(() => splitRepository(bad)).toThrow(SourceError);

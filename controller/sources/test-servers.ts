@@ -1,5 +1,6 @@
 // Loopback HTTP(S) servers for the source clients' tests: real sockets on 127.0.0.1, every request
 // recorded, every connection closed on close().
+import { SourceError } from './errors.ts';
 import 'reflect-metadata'; // @peculiar/x509's dependency injection needs the Reflect metadata API
 import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -64,4 +65,15 @@ export async function selfSignedServingCert(): Promise<{ cert: string; key: stri
   });
   const key = x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY');
   return { cert: cert.toString('pem'), key };
+}
+
+/** The SourceError a call fails with; anything else (or success) fails the test. */
+export async function failure(p: Promise<unknown>): Promise<SourceError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof SourceError) return err;
+    throw err;
+  }
+  throw new Error('expected a SourceError, the call succeeded');
 }
