@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Generates the KubeVirt and CDI CRD fixtures in test/fixtures/crds from their
+# Generates the KubeVirt and CDI CRD fixtures in schemas/kubevirt from their
 # published Go API modules, the way KubeVirt's own hack/generate.sh does it
 # (controller-gen over the API packages), then shapes them like the CRDs
 # virt-operator and cdi-operator install (see postprocess.go).
@@ -15,12 +15,12 @@
 # CRDs). To bump: `go get kubevirt.io/api@vX` here or
 # `go get kubevirt.io/containerized-data-importer-api@vX` in cdi/, then rerun.
 # Needs Go and the Go module proxy (or a warm module cache); writes nothing
-# outside test/fixtures/crds and a temp dir.
+# outside schemas/kubevirt and a temp dir.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "${HERE}/../.." && pwd)"
-FIXTURES="${ROOT}/test/fixtures/crds"
+FIXTURES="${ROOT}/schemas/kubevirt"
 MAX_BYTES=$((4 * 1024 * 1024)) # budget per fixture file
 
 # The installed Go only, no go.work; go.mod/go.sum are the pins and must not
@@ -89,7 +89,7 @@ if $check; then
   for f in "$TMP"/out/*.yaml; do
     name="$(basename "$f")"
     if ! diff -u "${FIXTURES}/${name}" "$f" >"$TMP/diff" 2>&1; then
-      log "stale: test/fixtures/crds/${name}"
+      log "stale: schemas/kubevirt/${name}"
       head -n 40 "$TMP/diff" >&2
       stale=true
     fi
@@ -102,5 +102,5 @@ if $check; then
 else
   mkdir -p "$FIXTURES"
   cp "$TMP"/out/*.yaml "$FIXTURES/"
-  log "wrote $(ls "$TMP/out" | wc -l) CRDs to test/fixtures/crds"
+  log "wrote $(ls "$TMP/out" | wc -l) CRDs to schemas/kubevirt"
 fi

@@ -14,7 +14,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "${HERE}/../.." && pwd)"
-FIXTURES="${ROOT}/test/fixtures/crds"
+FIXTURES="${ROOT}/schemas/kubevirt"
 ASSETS="${1:-${KUBEBUILDER_ASSETS:-}}"
 if [[ -z "$ASSETS" ]]; then
   ASSETS="$("${ROOT}/hack/build-tools.sh" --assets-dir)" || { echo "live-check: no kube-apiserver/etcd/kubectl yet" >&2; exit 1; }

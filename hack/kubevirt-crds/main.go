@@ -1,5 +1,5 @@
 // Command kubevirt-crds turns controller-gen's CRDs for KubeVirt's and CDI's
-// published API modules into the CRD fixtures under test/fixtures/crds, shaped
+// published API modules into the CRD schemas under schemas/kubevirt, shaped
 // like the CRDs virt-operator and cdi-operator install. generate.sh drives it:
 //
 //	kubevirt-crds postprocess -in DIR -out DIR -kubevirt-header TEXT -cdi-header TEXT

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import type { ManifestValidator } from './validator.ts';
 
-export const KUBEVIRT_CRD_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'fixtures', 'crds');
+export const KUBEVIRT_CRD_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'schemas', 'kubevirt');
 
 interface CrdVersion { name: string; schema?: { openAPIV3Schema?: Record<string, unknown> } }
 interface Crd { spec: { group: string; names: { kind: string }; versions: CrdVersion[] } }
