@@ -44,6 +44,42 @@ export interface GoldenImageSpec {
         key?: string;
       };
       /**
+       * Signature verification. When set, a version becomes Ready only if a cosign signature over its manifest digest (key-based, stored at the tag sha256-<hex>.sig) verifies with one of the public keys; an unsigned or badly signed version is Failed (reason SignatureInvalid) and no channel offers it. Versions that were Ready before verification was set stay Ready.
+       */
+      verification?: {
+        /**
+         * Where the PEM public keys (as `cosign generate-key-pair` writes cosign.pub; several PUBLIC KEY blocks in one value are allowed) are: exactly one of secretRef or configMapRef.
+         */
+        publicKeys: {
+          /**
+           * A Secret in the image's namespace holding the keys.
+           */
+          secretRef?: {
+            /**
+             * Name of the Secret in the image's namespace.
+             */
+            name: string;
+            /**
+             * Key in the Secret holding the PEM public keys; defaults to cosign.pub.
+             */
+            key?: string;
+          };
+          /**
+           * A ConfigMap in the image's namespace holding the keys.
+           */
+          configMapRef?: {
+            /**
+             * Name of the ConfigMap in the image's namespace.
+             */
+            name: string;
+            /**
+             * Key in the ConfigMap holding the PEM public keys; defaults to cosign.pub.
+             */
+            key?: string;
+          };
+        };
+      };
+      /**
        * How often to look for a new version, as a Go duration (for example 1h). Ignored when schedule is set.
        */
       pollInterval?: string;

@@ -24,6 +24,28 @@ const polling = {
   schedule: cronSchedule('A cron schedule for looking for a new version, instead of pollInterval.'),
 };
 
+const publicKeysRef = (kind: 'Secret' | 'ConfigMap'): Schema =>
+  obj(
+    `A ${kind} in the image's namespace holding the keys.`,
+    {
+      name: resourceName(`Name of the ${kind} in the image's namespace.`),
+      key: str(`Key in the ${kind} holding the PEM public keys; defaults to cosign.pub.`, { maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', default: 'cosign.pub' }),
+    },
+    { required: ['name'] },
+  );
+
+const verification = obj(
+  'Signature verification. When set, a version becomes Ready only if a cosign signature over its manifest digest (key-based, stored at the tag sha256-<hex>.sig) verifies with one of the public keys; an unsigned or badly signed version is Failed (reason SignatureInvalid) and no channel offers it. Versions that were Ready before verification was set stay Ready.',
+  {
+    publicKeys: obj(
+      'Where the PEM public keys (as `cosign generate-key-pair` writes cosign.pub; several PUBLIC KEY blocks in one value are allowed) are: exactly one of secretRef or configMapRef.',
+      { secretRef: publicKeysRef('Secret'), configMapRef: publicKeysRef('ConfigMap') },
+      { rules: [{ rule: 'has(self.secretRef) != has(self.configMapRef)', message: 'exactly one of publicKeys.secretRef or publicKeys.configMapRef must be set' }] },
+    ),
+  },
+  { required: ['publicKeys'] },
+);
+
 const registrySource = obj(
   'An OCI repository holding containerDisk images; new digests behind the tracked tag become new versions.',
   {
@@ -31,6 +53,7 @@ const registrySource = obj(
     tag: str('The tag to track.', { maxLength: 128, minLength: 1, pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$', default: 'latest' }),
     pullSecretRef: localObjectRef('A Secret of type kubernetes.io/dockerconfigjson used to read the repository.'),
     caConfigMapRef: configMapKeyRef('A ConfigMap with the CA bundle that signs the registry\'s certificate.'),
+    verification,
     ...polling,
   },
   { required: ['repository'] },
