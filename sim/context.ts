@@ -5,6 +5,7 @@ import type { Logger } from '../controller/runtime/logger.ts';
 import type { SimClock } from './clock.ts';
 import type { SimConfig } from './config.ts';
 import type { SeededChance } from './random.ts';
+import type { FailingImages } from './vmi/failing-images.ts';
 import type { Usage } from './usage.ts';
 import type { World } from './world.ts';
 
@@ -19,6 +20,8 @@ export interface SimContext {
   config: SimConfig;
   chance: SeededChance;
   usage: Usage;
+  /** Images whose VMIs fail to start, from the ConfigMap kube-system/virtfleet-sim. */
+  failingImages: FailingImages;
   /** Migrations moved out of Pending whose move the cache has not shown yet: they count against the limits. */
   startedMigrations: Set<string>;
   /** Queues a key now, or after `realDelayMs` real milliseconds. */

@@ -18,6 +18,7 @@ import { vmiRequests } from './rules/resources.ts';
 import { Usage } from './usage.ts';
 import { reconcileVM } from './vm/controller.ts';
 import { reconcileVMI } from './vmi/controller.ts';
+import { FailingImages } from './vmi/failing-images.ts';
 import { isFinished } from './vmi/lifecycle.ts';
 import { isLoopbackServer, MigrationWebhook } from './webhook.ts';
 import { keyOf } from '../controller/runtime/keys.ts';
@@ -64,6 +65,7 @@ export class Simulator {
       config: this.config,
       chance: new SeededChance(this.config.seed),
       usage: new Usage(),
+      failingImages: new FailingImages(this.client, { onError: (err) => (options.log ?? quietLog).error('ConfigMap kube-system/virtfleet-sim not read', { error: String(err) }) }),
       startedMigrations: new Set<string>(),
       enqueue: (kind, key, delay) => {
         const q = this.queues.get(kind)!;

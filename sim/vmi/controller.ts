@@ -12,6 +12,7 @@ import { vmiRequests } from '../rules/resources.ts';
 import { chooseNode } from '../rules/scheduler.ts';
 import { POOL_LABEL } from '../nodes.ts';
 import { splitKey } from '../../controller/runtime/keys.ts';
+import { bootSources, brokenSource, FAILING_IMAGES_KEY, SIM_CONFIGMAP } from './failing-images.ts';
 import { advance, isFinished } from './lifecycle.ts';
 
 /** KubeVirt's VMI finalizer (v1.VirtualMachineInstanceFinalizer). */
@@ -62,6 +63,7 @@ export async function reconcileVMI(ctx: SimContext, key: string): Promise<void> 
   const node = nodeName ? ctx.world.nodes.get(undefined, nodeName) : undefined;
   let assumed = false;
   const lm = liveMigratableCondition(vmi.spec, claimsOf(ctx, vmi));
+  const startFailure = await startFailureOf(ctx, vmi, key);
   const step = advance(vmi, {
     now: ctx.clock.now(),
     speed: ctx.clock.speed,
@@ -75,7 +77,7 @@ export async function reconcileVMI(ctx: SimContext, key: string): Promise<void> 
       return decision;
     },
     nodeReady: nodeName ? (node ? isNodeReady(node) : false) : undefined,
-    startFails: vmi.metadata?.annotations?.[FAIL_START_ANNOTATION] === 'true' || ctx.chance.chance(ctx.config.vmi.startFailureProbability, `start/${key}/${vmi.metadata?.uid}`),
+    ...(startFailure !== undefined ? { startFailure } : {}),
     liveMigratable: { type: 'LiveMigratable', ...lm },
   });
 
@@ -95,4 +97,13 @@ export async function reconcileVMI(ctx: SimContext, key: string): Promise<void> 
   }
   if (step.wakeInMs !== undefined) ctx.enqueue('vmi', key, step.wakeInMs);
   else if (step.status.phase === 'Scheduling') ctx.enqueue('vmi', key, ctx.clock.real(UNSCHEDULABLE_RETRY_SIM_MS));
+}
+
+/** Why the VMI's start fails (annotation, seeded chance, or an image in failingImages), if it does. */
+async function startFailureOf(ctx: SimContext, vmi: V1VirtualMachineInstance, key: string): Promise<string | undefined> {
+  if (vmi.metadata?.annotations?.[FAIL_START_ANNOTATION] === 'true' || ctx.chance.chance(ctx.config.vmi.startFailureProbability, `start/${key}/${vmi.metadata?.uid}`)) return 'injected';
+  // Only a VMI still starting can fail to start: a running one needs no read.
+  if (vmi.status?.phase === 'Running') return undefined;
+  const broken = brokenSource(bootSources(vmi, ctx.world.vms.get(vmi.metadata?.namespace, vmi.metadata?.name ?? '')), await ctx.failingImages.current());
+  return broken ? `the guest in ${broken.source} does not boot: "${broken.entry}" is in ${FAILING_IMAGES_KEY} of ConfigMap ${SIM_CONFIGMAP.namespace}/${SIM_CONFIGMAP.name}` : undefined;
 }

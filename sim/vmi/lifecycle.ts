@@ -17,7 +17,8 @@ export interface LifecycleFacts {
   schedule: () => { node: string } | { unschedulable: string };
   /** Whether the VMI's node is Ready (undefined when it has none). */
   nodeReady?: boolean;
-  startFails: boolean;
+  /** Why the start fails, when it does (an injected failure or a broken image). */
+  startFailure?: string;
   liveMigratable: KvCondition;
 }
 
@@ -79,8 +80,8 @@ export function advance(vmi: V1VirtualMachineInstance, facts: LifecycleFacts): L
         if (facts.nodeReady === false) return { status: nodeLost(status, facts.now) };
         const wait = due('Scheduled', facts.delays.scheduledMs);
         if (wait > 0) return { status, wakeInMs: wait };
-        if (facts.startFails) {
-          status = setConditions(enter(status, 'Failed', facts.now), [{ type: 'Ready', status: 'False', reason: 'Failed', message: 'virt-launcher failed to start the domain (injected)' }], facts.now);
+        if (facts.startFailure !== undefined) {
+          status = setConditions(enter(status, 'Failed', facts.now), [{ type: 'Ready', status: 'False', reason: 'Failed', message: `virt-launcher failed to start the domain (${facts.startFailure})` }], facts.now);
           return { status: { ...status, reason: 'StartFailed' } as Status };
         }
         status = setConditions(enter(status, 'Running', facts.now), [
