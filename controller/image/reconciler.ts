@@ -153,6 +153,12 @@ export class ImageReconciler {
     const transitions: { type: 'Normal' | 'Warning'; reason: string; message: string }[] = [];
     let versions: RecordedVersion[] = [];
     let stalled: SourceProblem | undefined;
+    // A version recorded by this reconcile is imported only once its record is written: a stale
+    // cache (a restart, a status write not yet seen) records it again under a later name, and
+    // the status write refuses that, but a DataVolume created before the write would stay behind
+    // as a second import of the same version.
+    const unwritten = new Set(record.added);
+    if (unwritten.size > 0) requeue.push(0);
     for (const v of record.versions) {
       if (v.phase === 'Deleted') {
         versions.push(v);
@@ -161,10 +167,12 @@ export class ImageReconciler {
       let dataVolume: DataVolume | undefined;
       let digestConfirmed = false;
       if ((spec.storage?.type ?? 'ContainerDisk') === 'DataVolume') {
-        const outcome = await this.materialise(image, ref, v);
-        if (outcome.problem) stalled ??= outcome.problem;
-        dataVolume = outcome.dataVolume;
-        if (outcome.started) transitions.push({ type: 'Normal', reason: 'ImportStarted', message: `importing version ${v.name} into DataVolume ${dataVolumeName(name, v.name)}` });
+        if (!unwritten.has(v.name)) {
+          const outcome = await this.materialise(image, ref, v);
+          if (outcome.problem) stalled ??= outcome.problem;
+          dataVolume = outcome.dataVolume;
+          if (outcome.started) transitions.push({ type: 'Normal', reason: 'ImportStarted', message: `importing version ${v.name} into DataVolume ${dataVolumeName(name, v.name)}` });
+        }
       } else if (v.digest && (v.phase === 'Discovered' || v.phase === 'Importing')) {
         digestConfirmed = await this.confirmDigest(spec, ref, v.digest, remembered);
       }
