@@ -207,6 +207,23 @@ export interface GoldenImageSpec {
        */
       minHealthyPercent?: number;
     };
+    /**
+     * Automatic rollback of a following channel (on unless enabled is false): when the version it moved to makes the fleets on it unhealthy (a fleet's rollout halts on new VMs failing to start, or fewer than minHealthyPercent of their VMs on it are healthy when window has passed since the move), the channel returns to its previous version and the version is marked rejected in status.versions, so latest and every following channel skip it until it is listed in spec.clearedRejections. A pinned channel is rolled back by moving its version back in Git.
+     */
+    rollback?: {
+      /**
+       * Whether the channel rolls back by itself.
+       */
+      enabled?: boolean;
+      /**
+       * How long after a move the VMs on the new version may stay below minHealthyPercent healthy.
+       */
+      window?: string;
+      /**
+       * Percentage of the VMs on the new version in fleets on this channel that must be healthy within window; defaults to promotion.minHealthyPercent; 0 rolls back on halted rollouts only.
+       */
+      minHealthyPercent?: number;
+    };
   }[];
   /**
    * Deprecation states per version.
@@ -233,6 +250,14 @@ export interface GoldenImageSpec {
      */
     message?: string;
   }[];
+  /**
+   * Versions a person cleared of an automatic rollback's rejection: their rejected mark is removed, channels may take them up again, and automatic rollback does not reject them again while they are listed.
+   *
+   * @maxItems 128
+   *
+   * Items: A version name.
+   */
+  clearedRejections?: string[];
   /**
    * How many versions to keep. A version a channel points at or a VM uses is never deleted.
    */
@@ -350,6 +375,27 @@ export interface GoldenImageStatus {
      * Details, for example why an import failed.
      */
     message?: string;
+    /**
+     * Set when an automatic rollback took a channel off this version: latest and every following channel skip it until spec.clearedRejections lists it. The phase stays what it is.
+     */
+    rejected?: {
+      /**
+       * When the version was rejected.
+       */
+      at: string;
+      /**
+       * The channel that was rolled back.
+       */
+      channel?: string;
+      /**
+       * RolloutHalted (new VMs failed to start) or Unhealthy (too few healthy VMs when the rollback window passed).
+       */
+      reason: string;
+      /**
+       * Which fleets and VMs failed.
+       */
+      message?: string;
+    };
   }[];
   /**
    * Where each channel points now.
@@ -371,6 +417,27 @@ export interface GoldenImageStatus {
      * When the channel moved to that version.
      */
     since?: string;
+    /**
+     * The version the channel pointed at before this one; where an automatic rollback returns it.
+     */
+    previousVersion?: string;
+    /**
+     * When the move was judged healthy (or the rollback window passed with no VM on the version); from then on only a halted rollout rolls the channel back.
+     */
+    settledAt?: string;
+    /**
+     * Why the channel is, or is not yet, where its spec says.
+     */
+    gate?: {
+      /**
+       * Open: where the spec says. Waiting: for soak time, health or a version to become Ready. Blocked: needs a person.
+       */
+      state: "Open" | "Waiting" | "Blocked";
+      /**
+       * For example: soaking on candidate until T, 2/3 VMs healthy, blocked because ….
+       */
+      message?: string;
+    };
   }[];
   /**
    * Ready, Reconciling and Stalled, in metav1.Condition form.

@@ -1,5 +1,5 @@
 // GoldenImage: one image family and its lifecycle (README "The API").
-import { enumOf, int, list, obj, str, type Schema } from './dsl.ts';
+import { bool, enumOf, int, list, obj, str, type Schema } from './dsl.ts';
 import {
   checksum,
   conditions,
@@ -16,6 +16,7 @@ import {
 export const VERSION_PHASES = ['Discovered', 'Importing', 'Ready', 'Failed', 'Deprecated', 'Obsolete', 'Deleted'] as const;
 export const DEPRECATION_STATES = ['Deprecated', 'Obsolete'] as const;
 export const STORAGE_TYPES = ['ContainerDisk', 'DataVolume'] as const;
+export const GATE_STATES = ['Open', 'Waiting', 'Blocked'] as const;
 
 const OCI_REPOSITORY = '^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+$';
 
@@ -127,6 +128,14 @@ const channel = obj(
         minHealthyPercent: int('Percentage of the VMs on the followed channel\'s version that must be Ready in fleets using it.', { minimum: 0, maximum: 100, default: 0 }),
       },
     ),
+    rollback: obj(
+      'Automatic rollback of a following channel (on unless enabled is false): when the version it moved to makes the fleets on it unhealthy (a fleet\'s rollout halts on new VMs failing to start, or fewer than minHealthyPercent of their VMs on it are healthy when window has passed since the move), the channel returns to its previous version and the version is marked rejected in status.versions, so latest and every following channel skip it until it is listed in spec.clearedRejections. A pinned channel is rolled back by moving its version back in Git.',
+      {
+        enabled: bool('Whether the channel rolls back by itself.', { default: true }),
+        window: duration('How long after a move the VMs on the new version may stay below minHealthyPercent healthy.', '10m'),
+        minHealthyPercent: int('Percentage of the VMs on the new version in fleets on this channel that must be healthy within window; defaults to promotion.minHealthyPercent; 0 rolls back on halted rollouts only.', { minimum: 0, maximum: 100 }),
+      },
+    ),
   },
   {
     required: ['name'],
@@ -134,6 +143,7 @@ const channel = obj(
       { rule: 'has(self.version) != has(self.follows)', message: 'a channel sets exactly one of version or follows' },
       { rule: '!has(self.follows) || self.follows != self.name', message: 'a channel cannot follow itself' },
       { rule: '!has(self.promotion) || has(self.follows)', message: 'promotion applies only to a channel that follows another' },
+      { rule: '!has(self.rollback) || has(self.follows)', message: 'rollback applies only to a following channel; a pinned channel is rolled back by moving its version back' },
     ],
   },
 );
@@ -156,6 +166,11 @@ export const goldenImageSpec: Schema = obj(
     versions: list('Pinned versions. Versions discovered from the source are recorded in status.', version, { maxItems: 128, mapKeys: ['name'] }),
     channels: list('Named pointers to versions, such as candidate and stable.', channel, { maxItems: 16, mapKeys: ['name'] }),
     deprecations: list('Deprecation states per version.', deprecation, { maxItems: 128, mapKeys: ['version'] }),
+    clearedRejections: list(
+      'Versions a person cleared of an automatic rollback\'s rejection: their rejected mark is removed, channels may take them up again, and automatic rollback does not reject them again while they are listed.',
+      dnsLabel('A version name.'),
+      { maxItems: 128, set: true },
+    ),
     retention: obj('How many versions to keep. A version a channel points at or a VM uses is never deleted.', {
       keepUnused: int('How many unused Ready versions to keep besides those in use.', { minimum: 0, maximum: 100, default: 3 }),
     }),
@@ -231,6 +246,16 @@ export const goldenImageStatus: Schema = obj('The observed state of the image.',
         progress: str('Import progress as CDI reports it, for example 45.20%.', { maxLength: 16 }),
         usedBy: int('How many VMs use the version.', { minimum: 0 }),
         message: str('Details, for example why an import failed.', { maxLength: 1024 }),
+        rejected: obj(
+          'Set when an automatic rollback took a channel off this version: latest and every following channel skip it until spec.clearedRejections lists it. The phase stays what it is.',
+          {
+            at: str('When the version was rejected.', { maxLength: 64, format: 'date-time' }),
+            channel: dnsLabel('The channel that was rolled back.'),
+            reason: str('RolloutHalted (new VMs failed to start) or Unhealthy (too few healthy VMs when the rollback window passed).', { maxLength: 64 }),
+            message: str('Which fleets and VMs failed.', { maxLength: 1024 }),
+          },
+          { required: ['at', 'reason'] },
+        ),
       },
       { required: ['name', 'phase'] },
     ),
@@ -242,6 +267,12 @@ export const goldenImageStatus: Schema = obj('The observed state of the image.',
       name: dnsLabel('Name of the channel.'),
       version: dnsLabel('The version the channel points at.'),
       since: str('When the channel moved to that version.', { maxLength: 64, format: 'date-time' }),
+      previousVersion: dnsLabel('The version the channel pointed at before this one; where an automatic rollback returns it.'),
+      settledAt: str('When the move was judged healthy (or the rollback window passed with no VM on the version); from then on only a halted rollout rolls the channel back.', { maxLength: 64, format: 'date-time' }),
+      gate: obj('Why the channel is, or is not yet, where its spec says.', {
+        state: enumOf('Open: where the spec says. Waiting: for soak time, health or a version to become Ready. Blocked: needs a person.', GATE_STATES),
+        message: str('For example: soaking on candidate until T, 2/3 VMs healthy, blocked because ….', { maxLength: 1024 }),
+      }, { required: ['state'] }),
     }, { required: ['name'] }),
     { maxItems: 16, mapKeys: ['name'] },
   ),
