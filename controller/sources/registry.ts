@@ -1,5 +1,5 @@
 // Discovery for registry sources: HEAD of a manifest (never GET: registries count GETs as pulls)
-// through the OCI distribution API, with the registry's own auth (Basic, or the Bearer token
+// through the OCI distribution API (GET only for what a HEAD cannot tell, such as signatures), with the registry's own auth (Basic, or the Bearer token
 // flow with tokens cached per host, scope and credentials until shortly before they expire) and
 // the last ETag sent back so an unchanged tag costs a 304.
 import { createHash } from 'node:crypto';
@@ -77,23 +77,50 @@ export function splitRepository(repository: string): { host: string; name: strin
 }
 
 async function headManifestReference(repository: string, reference: string, opts: RegistryRequestOptions, etag: string | undefined): Promise<HttpResponse> {
+  const headers: Record<string, string> = { accept: MANIFEST_MEDIA_TYPES.join(', ') };
+  if (etag) headers['if-none-match'] = etag;
+  return registryRequest('HEAD', repository, `manifests/${reference}`, headers, opts);
+}
+
+export interface RegistryGetOptions extends RegistryRequestOptions {
+  /** Host-qualified, without tag: registry.example:5000/containerdisks/fedora. */
+  repository: string;
+  /** Under /v2/<name>/: `manifests/<tag or digest>` or `blobs/<digest>`. */
+  path: string;
+  accept: string;
+  /** Cap on the body (default the HTTP client's, 1 MiB). */
+  maxBodyBytes?: number;
+}
+
+/**
+ * GET of a registry path with the registry's auth, answered with whatever final status the
+ * registry gave (see errorForStatus); for the few reads discovery's HEAD cannot do (signatures).
+ */
+export function registryGet(opts: RegistryGetOptions): Promise<HttpResponse> {
+  return registryRequest('GET', opts.repository, opts.path, { accept: opts.accept }, opts, opts.maxBodyBytes);
+}
+
+/**
+ * One request to `/v2/<name>/<path>`: a cached Bearer token first if there is one, then on a 401
+ * the challenge's scheme (Basic with the credentials, or a token fetched for the pull scope), all
+ * within one deadline.
+ */
+async function registryRequest(method: 'GET' | 'HEAD', repository: string, path: string, headers: Record<string, string>, opts: RegistryRequestOptions, maxBodyBytes?: number): Promise<HttpResponse> {
   const { host, name } = splitRepository(repository);
-  const url = `https://${host}/v2/${name}/manifests/${reference}`;
+  const url = `https://${host}/v2/${name}/${path}`;
   const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_REGISTRY_TIMEOUT_MS);
   const remaining = (): number => {
     const ms = deadline - Date.now();
-    if (ms <= 0) throw new SourceError('SourceUnreachable', `HEAD ${url}: no answer within ${opts.timeoutMs ?? DEFAULT_REGISTRY_TIMEOUT_MS} ms`, { url });
+    if (ms <= 0) throw new SourceError('SourceUnreachable', `${method} ${url}: no answer within ${opts.timeoutMs ?? DEFAULT_REGISTRY_TIMEOUT_MS} ms`, { url });
     return ms;
   };
-  const headers: Record<string, string> = { accept: MANIFEST_MEDIA_TYPES.join(', ') };
-  if (etag) headers['if-none-match'] = etag;
-  const head = (authorization: string | undefined): Promise<HttpResponse> =>
-    httpGet({ method: 'HEAD', url, headers, authorization, caPEM: opts.caPEM, timeoutMs: remaining() });
+  const send = (authorization: string | undefined): Promise<HttpResponse> =>
+    httpGet({ method, url, headers, authorization, caPEM: opts.caPEM, timeoutMs: remaining(), ...(maxBodyBytes !== undefined ? { maxBodyBytes } : {}) });
 
   const scope = `repository:${name}:pull`;
   const cacheKey = tokenCacheKey(host, scope, opts.credentials);
   const cached = cachedToken(cacheKey);
-  const first = await head(cached ? `Bearer ${cached}` : undefined);
+  const first = await send(cached ? `Bearer ${cached}` : undefined);
   if (first.status !== 401) return first;
   if (cached) tokens.delete(cacheKey);
 
@@ -101,10 +128,10 @@ async function headManifestReference(repository: string, reference: string, opts
   if (!challenge) return first;
   if (challenge.scheme === 'basic') {
     if (!opts.credentials) return withoutCredentials(first);
-    return head(basicAuthorization(opts.credentials));
+    return send(basicAuthorization(opts.credentials));
   }
   const token = await fetchToken(host, challenge.params, scope, opts, remaining);
-  return head(`Bearer ${token}`);
+  return send(`Bearer ${token}`);
 }
 
 function withoutCredentials(res: HttpResponse): HttpResponse {
