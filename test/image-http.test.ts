@@ -87,6 +87,7 @@ describe('http images with DataVolume storage', () => {
     await c.waitForFleet('web', 'the fleet on the first version', (f) => f.readyReplicas === 2 && f.imageVersion === v1.name);
     expect(await fleetDiskSources()).toEqual([v1.pvcName, v1.pvcName]);
     await waitForImage('usedBy 2', (s) => s.versions?.[0]?.usedBy === 2);
+    const uids = (await c.fleetVMs('web')).map((vm) => vm.metadata!.uid).sort();
 
     // A new image and its checksum: a second version, imported, and the fleet moves onto it.
     served.image = randomBytes(512 * 1024);
@@ -95,6 +96,13 @@ describe('http images with DataVolume storage', () => {
     const v2 = s2.versions![1]!;
     await c.waitForFleet('web', 'the fleet on the second version', (f) => f.imageVersion === v2.name && f.updatedReplicas === 2 && f.readyReplicas === 2, 120_000);
     expect(await fleetDiskSources()).toEqual([v2.pvcName, v2.pvcName]);
+    // Restarted onto the new disk, not recreated: the same VMs, and the old image disks removed.
+    expect((await c.fleetVMs('web')).map((vm) => vm.metadata!.uid).sort()).toEqual(uids);
+    const imageDisks = async () => (await c.client.list<DataVolume>(RESOURCES.dataVolume, { namespace: c.namespace, labelSelector: 'virtfleet.io/fleet=web,virtfleet.io/image-disk' })).items.filter((d) => !d.metadata?.deletionTimestamp).map((d) => d.spec?.source?.pvc?.name);
+    await waitFor('only the new image disks left', async () => {
+      const left = await imageDisks();
+      return left.length === 2 && left.every((p) => p === v2.pvcName);
+    }, 30_000);
 
     // The checksum file names a checksum the bytes do not have: Failed, and the fleet stays.
     served.image = randomBytes(512 * 1024);

@@ -12,7 +12,9 @@ import { desiredVM, FLEET_API_VERSION, FLEET_KIND } from '../core/fleet/desired.
 import { resolveFleetImage, type ResolvedImage } from '../core/fleet/image.ts';
 import { DEFAULT_BACKOFF, type Backoff } from '../core/fleet/migration.ts';
 import { FLEET_LABEL, indexesHeldByOthers, parseVmIndex, REVISION_LABEL, vmName } from '../core/fleet/names.ts';
+import { staleImageDisks } from '../core/fleet/image-disks.ts';
 import { revisionHash } from '../core/fleet/revision.ts';
+import type { DataVolume } from '../core/image/cdi.ts';
 import { planRollout, rolloutLimits, rolloutSpecOf, type ObservedVM, type Plan, type PlanAction } from '../core/fleet/rollout.ts';
 import { disruptionWindow } from '../core/fleet/window.ts';
 import { ApiError, type KubeClient } from '../kube/client.ts';
@@ -43,6 +45,8 @@ export interface FleetCaches {
   vmis: Cache<V1VirtualMachineInstance>;
   nodes: Cache<V1Node>;
   goldenImages: Cache<GoldenImage>;
+  /** DataVolumes, for the image disks of earlier versions (staleImageDisks). */
+  dataVolumes: Cache<DataVolume>;
   migrations: Cache<Migration>;
 }
 
@@ -168,6 +172,9 @@ export class FleetReconciler {
       failure ??= err;
       return { refused: false };
     });
+    await this.removeStaleImageDisks(fleet, vms).catch((err: unknown) => {
+      failure ??= err;
+    });
     const conflicts = [...new Set([...verdict.conflicts, ...outcome.conflicts])].sort();
     const stalled = outcome.refusal
       ? { reason: 'InvalidTemplate', message: outcome.refusal }
@@ -181,6 +188,29 @@ export class FleetReconciler {
     if (failure !== undefined) throw failure;
     const next = Math.min(plan.nextCheckAt ?? Infinity, verdict.nextCheckAt ?? Infinity, remediation.pollBudget || carried.refused ? now + BUDGET_RETRY_MS : Infinity);
     return Number.isFinite(next) ? { requeueAfterMs: Math.max(100, next - now) } : undefined;
+  }
+
+  /**
+   * Deletes the image disks of earlier versions that no VM spec names and no VMI mounts any more
+   * (KubeVirt keeps a DataVolume whose template left the VM). Only disks the fleet's own VMs
+   * control and that carry the image-disk label are considered.
+   */
+  private async removeStaleImageDisks(fleet: VMFleet, vms: V1VirtualMachine[]): Promise<void> {
+    const namespace = fleet.metadata!.namespace!;
+    const disks = this.o.caches.dataVolumes.list(namespace).filter((dv) => dv.metadata?.labels?.[FLEET_LABEL] === fleet.metadata!.name);
+    if (disks.length === 0) return;
+    const views = disks.map((dv) => ({ name: dv.metadata!.name!, uid: dv.metadata!.uid!, labels: dv.metadata?.labels ?? {}, ownerReferences: dv.metadata?.ownerReferences ?? [], deletionTimestamp: dv.metadata?.deletionTimestamp }));
+    for (const vm of vms) {
+      const vmi = this.o.caches.vmis.get(vm.metadata!.name!, namespace);
+      const stale = staleImageDisks({
+        uid: vm.metadata!.uid!,
+        templates: (vm.spec.dataVolumeTemplates ?? []).map((t) => t.metadata?.name ?? ''),
+        mountedByVMI: (vmi?.spec.volumes ?? []).flatMap((v) => (v.dataVolume?.name ? [v.dataVolume.name] : [])),
+      }, views);
+      for (const name of stale) {
+        await this.o.client.delete(RESOURCES.dataVolume, { namespace, name }, { uid: views.find((d) => d.name === name)!.uid, propagationPolicy: 'Background' });
+      }
+    }
   }
 
   /** The fleet's VMs: labelled with its name and controlled by it (invariant 4). */
@@ -229,7 +259,7 @@ export class FleetReconciler {
       const vmi = this.o.caches.vmis.get(vm.metadata!.name!, namespace);
       const outdated = vm.metadata?.labels?.[REVISION_LABEL] !== revision;
       const liveMigratable = conditionOf(vmi?.status?.conditions, 'LiveMigratable')?.status === 'True';
-      const change = outdated ? classifyChange(vm, desiredVM({ fleet: ref, spec, image, index, revision }), { liveMigratable }).kind : 'none';
+      const change = outdated ? classifyChange(vm, desiredVM({ fleet: ref, spec, image, index, revision }), { liveMigratable, imageVolume: spec.image.volume }).kind : 'none';
       observed.push(observeVM({
         vm,
         index,

@@ -4,6 +4,7 @@
 import type { V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { KubernetesObject, V1Node } from '@kubernetes/client-node';
 import type { GoldenImage, VMFleet } from '../api/objects.ts';
+import { dataVolumeInformer } from '../cache/datavolumes.ts';
 import { vmInformer } from '../cache/vms.ts';
 import type { Backoff } from '../core/fleet/migration.ts';
 import { FLEET_LABEL } from '../core/fleet/names.ts';
@@ -50,6 +51,7 @@ export function fleetController(ctx: ManagerContext, o: FleetControllerOptions):
   const nodes = ctx.informer<V1Node & KubernetesObject>(RESOURCES.node);
   // Images in every namespace: a fleet may use one another namespace shares.
   const goldenImages = ctx.informer<GoldenImage & KubernetesObject>(RESOURCES.goldenImage);
+  const dataVolumes = dataVolumeInformer(ctx, ns);
   // Every migration of the cluster, anyone's, whatever the namespace scope: the budget is
   // cluster-wide (KubeVirt's parallelMigrationsPerCluster) and foreign ones are waited for.
   const migrations = ctx.informer<Migration & KubernetesObject>(RESOURCES.vmim, { namespace: o.migrationBudgetScope === 'namespace' ? ns : undefined });
@@ -62,7 +64,7 @@ export function fleetController(ctx: ManagerContext, o: FleetControllerOptions):
   const events = new EventRecorder(ctx.client, ctx.identity, (err) => ctx.log.error('event not recorded', { error: String(err) }), { burst: 100, refillMs: 10_000 });
   const reconciler = new FleetReconciler({
     client: ctx.client,
-    caches: { fleets, vms, vmis, nodes, goldenImages, migrations },
+    caches: { fleets, vms, vmis, nodes, goldenImages, migrations, dataVolumes },
     expectations,
     events,
     log: ctx.log,
@@ -106,6 +108,8 @@ export function fleetController(ctx: ManagerContext, o: FleetControllerOptions):
       { informer: nodes, keysFor: fleetsOnNode },
       { informer: goldenImages, keysFor: fleetsOfImage },
       { informer: migrations, keysFor: fleetsOfMigration },
+      // Image disks carry the fleet label (from the template): their events time the clean-up.
+      { informer: dataVolumes, keysFor: fleetOfChild },
     ],
     reconcile: (key) => {
       o.onReconcile?.();

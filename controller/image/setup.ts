@@ -5,6 +5,7 @@
 import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { GoldenImage } from '../api/objects.ts';
+import { dataVolumeInformer } from '../cache/datavolumes.ts';
 import { vmInformer } from '../cache/vms.ts';
 import type { DataSource, DataVolume } from '../core/image/cdi.ts';
 import { IMAGE_LABEL } from '../core/image/materialise.ts';
@@ -26,22 +27,10 @@ export interface ImageControllerOptions {
   onReconciler?: (reconciler: ImageReconciler) => void;
 }
 
-/** A DataVolume as cached: what imports and clones say, none of the rest. */
-function cachedDataVolume(dv: DataVolume): void {
-  const m = dv.metadata ?? {};
-  dv.metadata = {
-    name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion,
-    ...(m.labels ? { labels: m.labels } : {}), ...(m.ownerReferences ? { ownerReferences: m.ownerReferences } : {}),
-    ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}),
-  };
-  const spec = dv.spec ?? {};
-  dv.spec = { ...(spec.source ? { source: spec.source } : {}), ...(spec.sourceRef ? { sourceRef: spec.sourceRef } : {}) };
-}
-
 export function imageController(ctx: ManagerContext, o: ImageControllerOptions): Controller {
   const ns = o.namespace;
   const images = ctx.informer<GoldenImage & KubernetesObject>(RESOURCES.goldenImage, { namespace: ns });
-  const dataVolumes = ctx.informer<DataVolume>(RESOURCES.dataVolume, { namespace: ns, transform: cachedDataVolume });
+  const dataVolumes = dataVolumeInformer(ctx, ns);
   const dataSources = ctx.informer<DataSource>(RESOURCES.dataSource, { namespace: ns, labelSelector: IMAGE_LABEL });
   const vms = vmInformer(ctx, ns);
   const events = new EventRecorder(ctx.client, ctx.identity, (err) => ctx.log.error('event not recorded', { error: String(err) }));

@@ -124,14 +124,20 @@ describe('classifyChange of a new image version (desired VMs from desiredVM)', (
   const onDisk = (version: string, phase: ResolvedImage['phase'] = 'Ready'): ResolvedImage => ({ version, phase, pvc: { namespace: 'images', name: `img-${version}` } });
   const inRegistry = (version: string): ResolvedImage => ({ version, containerDisk: `reg/img@sha256:${version}` });
 
-  it('a DataVolume image on a new version changes dataVolumeTemplates: recreate, rolled out like a restart under the update strategy', () => {
+  it('a DataVolume image on a new version: restartRequired onto the new disk, the VM and its other disks kept', () => {
+    expect(classifyChange(desired(onDisk('v1')), desired(onDisk('v2')), { imageVolume: 'root' })).toMatchObject({ kind: 'restartRequired', reasons: expect.arrayContaining(['the image disk changed (a new image version)']) });
+  });
+  it('without knowing the image volume, or with another template changed too: recreate', () => {
     expect(classifyChange(desired(onDisk('v1')), desired(onDisk('v2')))).toMatchObject({ kind: 'recreate', reasons: expect.arrayContaining(['spec.dataVolumeTemplates changed']) });
+    const other = desired(onDisk('v2'));
+    other.spec.dataVolumeTemplates![0]!.spec.storage = { resources: { requests: { storage: '2Gi' } } };
+    expect(classifyChange(desired(onDisk('v1')), other, { imageVolume: 'root' }).kind).toBe('recreate');
   });
   it('a ContainerDisk image on a new version: restartRequired', () => {
     expect(classifyChange(desired(inRegistry('v1')), desired(inRegistry('v2'))).kind).toBe('restartRequired');
   });
-  it('moving between ContainerDisk and DataVolume storage: recreate', () => {
-    expect(classifyChange(desired(inRegistry('v1')), desired(onDisk('v1'))).kind).toBe('recreate');
+  it('moving between ContainerDisk and DataVolume storage: a restart onto the new disk', () => {
+    expect(classifyChange(desired(inRegistry('v1')), desired(onDisk('v1')), { imageVolume: 'root' }).kind).toBe('restartRequired');
   });
   it('the same version, deprecated or made obsolete since: nothing to do', () => {
     expect(classifyChange(desired(onDisk('v1', 'Ready')), desired(onDisk('v1', 'Obsolete'))).kind).toBe('none');

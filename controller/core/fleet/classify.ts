@@ -27,6 +27,18 @@ export interface Classification {
 export interface ClassifyOptions {
   /** Whether the VM's VMI is LiveMigratable; memory hotplug needs it. Default true. */
   liveMigratable?: boolean;
+  /**
+   * The volume a GoldenImage fills (spec.image.volume). When it is a DataVolume image, a new
+   * version only renames and re-sources that volume's dataVolumeTemplate: a restart onto the new
+   * disk, not a recreate that would take the VM's other disks with it.
+   */
+  imageVolume?: string;
+}
+
+/** The dataVolumeTemplates other than the one backing `imageVolume`. */
+function templatesBesideImage(spec: VMShape['spec'], imageVolume: string | undefined): unknown {
+  const backing = imageVolume === undefined ? undefined : spec.template?.spec?.volumes?.find((v) => v.name === imageVolume)?.dataVolume?.name;
+  return (spec.dataVolumeTemplates ?? []).filter((t) => backing === undefined || t.metadata?.name !== backing);
 }
 
 /** Desired labels/annotations missing or different on the current VM (extra keys are others'). */
@@ -48,7 +60,9 @@ function restOf(spec: VmiSpec | undefined, desired: VmiSpec | undefined, isCurre
 
 /**
  * Classifies the difference between `current` (a VM as it is) and `desired` (desiredVM output):
- * - `recreate`: spec.dataVolumeTemplates differ — the VM must be deleted and created again;
+ * - `recreate`: spec.dataVolumeTemplates differ — the VM must be deleted and created again —
+ *   unless only the template backing the image volume differs (`restartRequired`: KubeVirt
+ *   creates the new image disk, the restart boots from it, the old one is removed afterwards);
  * - `restartRequired`: anything else in spec.template.spec (image, devices, firmware, …), CPU
  *   sockets reduced or raised beyond maxSockets (the current VM's, default 4 × its sockets) or
  *   with networkInterfaceMultiqueue, memory.guest reduced, raised beyond maxGuest (default 4 ×)
@@ -70,7 +84,10 @@ export function classifyChange(current: VMShape, desired: VMShape, options: Clas
   const cs = current.spec;
   const ds = desired.spec;
 
-  if (!semanticEqual(cs.dataVolumeTemplates, ds.dataVolumeTemplates)) add('recreate', 'spec.dataVolumeTemplates changed');
+  if (!semanticEqual(cs.dataVolumeTemplates, ds.dataVolumeTemplates)) {
+    if (semanticEqual(templatesBesideImage(cs, options.imageVolume), templatesBesideImage(ds, options.imageVolume))) add('restartRequired', 'the image disk changed (a new image version)');
+    else add('recreate', 'spec.dataVolumeTemplates changed');
+  }
   for (const f of ['instancetype', 'preference', 'updateVolumesStrategy'] as const) {
     if (!semanticEqual(cs[f], ds[f])) add('restartRequired', `spec.${f} changed`);
   }

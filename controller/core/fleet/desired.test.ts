@@ -129,7 +129,7 @@ describe('desiredVM', () => {
       const vm = desiredVM(input({ image: dvImage }));
       const { volume, template } = imageTemplate(vm);
       expect(volume).toEqual({ name: 'root', dataVolume: { name: imageDataVolumeName('web-3', 'root', dvImage) } });
-      expect(template).toEqual({ metadata: { name: volume?.dataVolume?.name }, spec: { storage: {}, source: { pvc: { namespace: 'images', name: 'fedora-f42' } } } });
+      expect(template).toEqual({ metadata: { name: volume?.dataVolume?.name, labels: { 'virtfleet.io/fleet': 'web', 'virtfleet.io/image-disk': 'root' } }, spec: { storage: {}, source: { pvc: { namespace: 'images', name: 'fedora-f42' } } } });
       expect(volume?.dataVolume?.name).toMatch(new RegExp(`^web-3-root-[0-9a-f]{${IMAGE_DATA_VOLUME_HASH_LENGTH}}$`));
     });
     it('keeps the other dataVolumeTemplates indexed as before', () => {
@@ -150,7 +150,7 @@ describe('desiredVM', () => {
       const name = imageDataVolumeName('web-3', 'root', dvImage);
       expect(vm.spec.dataVolumeTemplates).toEqual([
         { metadata: { name: 'data-3' }, spec: { storage: {} } },
-        { metadata: { name, labels: { tier: 'os' } }, spec: { storage: { storageClassName: 'fast', resources: { requests: { storage: '20Gi' } } }, source: { pvc: { namespace: 'images', name: 'fedora-f42' } } } },
+        { metadata: { name, labels: { tier: 'os', 'virtfleet.io/fleet': 'web', 'virtfleet.io/image-disk': 'root' } }, spec: { storage: { storageClassName: 'fast', resources: { requests: { storage: '20Gi' } } }, source: { pvc: { namespace: 'images', name: 'fedora-f42' } } } },
       ]);
       expect(imageTemplate(vm).volume).toEqual({ name: 'root', dataVolume: { name } });
     });

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { V1DataVolumeTemplateSpec, V1VirtualMachine, V1VirtualMachineSpec, V1Volume } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { VMFleetSpec } from '../../api/generated/types.ts';
 import type { ResolvedImage } from './image.ts';
-import { FLEET_LABEL, INDEX_LABEL, childLabels, vmName, withoutArgoCdTracking } from './names.ts';
+import { FLEET_LABEL, IMAGE_DISK_LABEL, INDEX_LABEL, childLabels, vmName, withoutArgoCdTracking } from './names.ts';
 import { canonicalJson } from './revision.ts';
 
 export const FLEET_API_VERSION = 'virtfleet.io/v1alpha1';
@@ -108,7 +108,7 @@ export function imageDataVolumeName(vm: string, volume: string, image: Pick<Reso
  * metadata and storage (size, storage class) are kept, its source replaced and it is renamed.
  * Otherwise `spec.storage` is left empty, and CDI sizes the clone like its source (detectCloneSize).
  */
-function fillDataVolumeImage(vmSpec: V1VirtualMachineSpec, volumes: V1Volume[], volumeName: string, dataVolumeName: string, pvc: { namespace: string; name: string }): void {
+function fillDataVolumeImage(vmSpec: V1VirtualMachineSpec, volumes: V1Volume[], volumeName: string, dataVolumeName: string, pvc: { namespace: string; name: string }, fleet: string): void {
   const templates = (vmSpec.dataVolumeTemplates ??= []);
   const at = volumes.findIndex((v) => v.name === volumeName);
   const usedTemplate = at >= 0 ? volumes[at]!.dataVolume?.name : undefined;
@@ -116,7 +116,7 @@ function fillDataVolumeImage(vmSpec: V1VirtualMachineSpec, volumes: V1Volume[], 
   const base = baseAt >= 0 ? templates[baseAt] : undefined;
   const { source: _source, sourceRef: _sourceRef, ...rest } = base?.spec ?? {};
   const template: V1DataVolumeTemplateSpec = {
-    metadata: { ...base?.metadata, name: dataVolumeName },
+    metadata: { ...base?.metadata, name: dataVolumeName, labels: { ...base?.metadata?.labels, [FLEET_LABEL]: fleet, [IMAGE_DISK_LABEL]: volumeName } },
     spec: { ...rest, ...(rest.storage === undefined && rest.pvc === undefined ? { storage: {} } : {}), source: { pvc: { namespace: pvc.namespace, name: pvc.name } } },
   };
   if (baseAt >= 0) templates[baseAt] = template;
@@ -146,11 +146,11 @@ function cleanMeta(meta: { labels?: Record<string, string>; annotations?: Record
  *   the version's PVC from the image's namespace (see fillDataVolumeImage) — dataVolumeTemplates
  *   renamed `<name>-<index>` with the volumes that use them, and the references in
  *   INDEXED_REFERENCES suffixed `-<index>` when nameGeneration asks for it.
- * A new image version changes the image DataVolume's name and so spec.dataVolumeTemplates, which
- * classifyChange calls `recreate`: the VM is deleted (its DataVolumes go with it, as they are
- * owned by it) and created again from the new version. KubeVirt itself never deletes the
- * DataVolume of a template removed from a VM's spec; recreating is what keeps old disks from
- * piling up.
+ * A new image version changes the image DataVolume's name (and only that template), which
+ * classifyChange (given the image volume) calls `restartRequired`: KubeVirt creates the new disk
+ * from the template, the restart boots from it, and the fleet removes the old disk (labelled
+ * IMAGE_DISK_LABEL) once no VMI uses it, since KubeVirt keeps a DataVolume whose template left
+ * the VM.
  */
 export function desiredVM(input: DesiredVMInput): V1VirtualMachine {
   const { fleet, spec, image, index, revision } = input;
@@ -174,7 +174,7 @@ export function desiredVM(input: DesiredVMInput): V1VirtualMachine {
   if (vmiSpec) {
     for (const v of vmiSpec.volumes ?? []) indexVolume(v, index, secrets, configMaps, dvNames);
     if (image.pvc !== undefined) {
-      fillDataVolumeImage(vmSpec, (vmiSpec.volumes ??= []), spec.image.volume, imageDataVolumeName(name, spec.image.volume, image), image.pvc);
+      fillDataVolumeImage(vmSpec, (vmiSpec.volumes ??= []), spec.image.volume, imageDataVolumeName(name, spec.image.volume, image), image.pvc, fleet.name);
     } else if (image.containerDisk !== undefined) {
       const volumes = (vmiSpec.volumes ??= []);
       const at = volumes.findIndex((v) => v.name === spec.image.volume);

@@ -7,6 +7,12 @@ export const FLEET_LABEL = 'virtfleet.io/fleet';
 export const REVISION_LABEL = 'virtfleet.io/revision';
 /** Label on every child VM: its index, the `<index>` of `<fleet>-<index>`. */
 export const INDEX_LABEL = 'virtfleet.io/index';
+/**
+ * On a DataVolume a fleet VM boots its image from (KubeVirt copies dataVolumeTemplate labels):
+ * the image volume's name. The fleet finds the disks of earlier versions by it and removes them
+ * once no VMI uses them, since KubeVirt keeps a DataVolume whose template left the VM.
+ */
+export const IMAGE_DISK_LABEL = 'virtfleet.io/image-disk';
 
 /** The VM name for an index: `<fleet>-<index>` (KubeVirt's VirtualMachinePool naming). */
 export function vmName(fleet: string, index: number): string {
