@@ -213,12 +213,29 @@ async function containerDiskLayer(dir: string, seed: string | number): Promise<s
   return layer;
 }
 
+// distribution's filesystem storage loses a race when two clients upload the same blob at once:
+// one of them gets DIGEST_INVALID or BLOB_UNKNOWN for its manifest. Pushing again then finds the
+// blob in place.
+const UPLOAD_RACE = /DIGEST_INVALID|BLOB_UNKNOWN|BLOB_UPLOAD_(UNKNOWN|INVALID)/;
+
+async function retryUploadRace(push: () => Promise<string>, attempts = 4, firstDelayMs = 100): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await push();
+    } catch (err) {
+      if (attempt >= attempts || !UPLOAD_RACE.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, firstDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random())));
+    }
+  }
+}
+
 /** Builds a real containerDisk image and pushes it as `<host>/<repository>:<tag>`; returns its manifest digest. */
 export async function pushContainerDisk(registry: RegistryAccess, repository: string, tag: string, options: ContainerDiskOptions): Promise<string> {
   return inWorkDir(async (dir) => {
     const layer = await containerDiskLayer(dir, options.seed);
     const ref = `${registry.host}/${repository}:${tag}`;
-    const pushed = digestIn(await crane(registry, ['append', '-f', layer, '-t', ref, ...(options.oci ? ['--oci-empty-base'] : [])], dir), 'crane append');
+    const append = () => crane(registry, ['append', '-f', layer, '-t', ref, ...(options.oci ? ['--oci-empty-base'] : [])], dir);
+    const pushed = digestIn(await retryUploadRace(append), 'crane append');
     // What the tag resolves to now, as a client sees it; another push to the same tag in
     // between would make it someone else's image, so say so rather than return it.
     const reported = digestIn(await crane(registry, ['digest', ref], dir), 'crane digest');
