@@ -1,5 +1,7 @@
-// Writes every artefact derived from the schema data: the CRD manifests in crds/ and the
-// TypeScript types in controller/api/generated/. With --check it writes nothing and fails when
+// Writes every artefact derived from the schema data: the CRD manifests in crds/, the same CRDs
+// as Helm templates of charts/virtfleet (behind crds.install and crds.keep, as cert-manager's and
+// argo-helm's charts ship theirs, because Helm never upgrades what sits in a chart's crds/) and
+// the TypeScript types in controller/api/generated/. With --check it writes nothing and fails when
 // any artefact is stale, so CI catches a schema change that was not regenerated.
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -18,9 +20,46 @@ async function artefacts(): Promise<Map<string, string>> {
   for (const def of Object.values(KINDS)) {
     const crd = customResourceDefinition(def);
     files.set(`crds/virtfleet.io_${def.plural}.yaml`, `# ${HEADER}\n${stringify(crd, { lineWidth: 0 })}`);
+    files.set(`charts/virtfleet/templates/crds/virtfleet.io_${def.plural}.yaml`, chartCrdTemplate(crd));
   }
   files.set('controller/api/generated/types.ts', await typescriptTypes());
   return files;
+}
+
+/**
+ * The CRD as a Helm template: installed only with crds.install, kept on uninstall with crds.keep,
+ * labelled like the release's other objects. The spec is the manifest's, byte for byte; Helm
+ * would read `{{` in it as template syntax, so a schema that ever contains it is refused here.
+ */
+function chartCrdTemplate(crd: Record<string, unknown>): string {
+  const { metadata, spec } = crd as { metadata: { name: string }; spec: unknown };
+  const specYaml = stringify({ spec }, { lineWidth: 0 });
+  if (specYaml.includes('{{')) throw new Error(`${metadata.name}: the schema contains "{{", which Helm would parse as a template`);
+  return [
+    `{{- /* ${HEADER} */}}`,
+    '{{- if .Values.crds.install }}',
+    `apiVersion: ${String(crd.apiVersion)}`,
+    `kind: ${String(crd.kind)}`,
+    'metadata:',
+    `  name: ${metadata.name}`,
+    '  labels:',
+    '    {{- include "virtfleet.labels" . | nindent 4 }}',
+    '    {{- with .Values.crds.additionalLabels }}',
+    '    {{- toYaml . | nindent 4 }}',
+    '    {{- end }}',
+    '  {{- if or .Values.crds.keep .Values.crds.annotations }}',
+    '  annotations:',
+    '    {{- if .Values.crds.keep }}',
+    '    helm.sh/resource-policy: keep',
+    '    {{- end }}',
+    '    {{- with .Values.crds.annotations }}',
+    '    {{- toYaml . | nindent 4 }}',
+    '    {{- end }}',
+    '  {{- end }}',
+    `${specYaml.trimEnd()}`,
+    '{{- end }}',
+    '',
+  ].join('\n');
 }
 
 async function typescriptTypes(): Promise<string> {
