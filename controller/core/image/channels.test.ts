@@ -109,7 +109,7 @@ describe('resolveChannels', () => {
     expect(ch(soaking, 's')?.version).toBe('a');
     expect(gate(soaking, 's')).toEqual({ channel: 's', state: 'Waiting', message: `b is soaking on c until ${at(14).toISOString()}; stays at a until then`, retryAt: at(14) });
     const soaked = resolve(specs, versions, { previous, now: at(14) });
-    expect(ch(soaked, 's')).toEqual({ name: 's', version: 'b', since: at(14).toISOString() });
+    expect(ch(soaked, 's')).toEqual({ name: 's', version: 'b', since: at(14).toISOString(), previousVersion: 'a' });
   });
 
   it('promotes only when enough of the VMs running the version are healthy', () => {

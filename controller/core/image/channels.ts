@@ -90,6 +90,8 @@ export interface ResolveChannelsResult {
 interface Resolved {
   version?: string;
   since?: string;
+  previousVersion?: string;
+  settledAt?: string;
 }
 
 /** The channels on a cycle of follows, each mapped to the cycle read from it (`a → b → a`). */
@@ -123,8 +125,11 @@ function followCycles(channels: readonly ChannelSpec[]): Map<string, string> {
  *   version are healthy (no VM running it, or no health data, means waiting, never a pass).
  *   Until then it keeps its version while VMs can boot it. Channels whose follows form a cycle
  *   (the schema forbids following oneself only) are Blocked and keep their version likewise.
- * A following channel thus only ever moves to a Ready version, and never stays on a Failed or
- * Deleted one. `since` keeps its value while the version stays the same, else it is `now`.
+ * A following channel thus only ever moves to a Ready version, and never stays on a Failed,
+ * Deleted, Obsolete or rejected one; when its version was rejected it returns to its
+ * `previousVersion` (a rollback, with no soak or gate: fleets ran that version before).
+ * `since`, `previousVersion` and `settledAt` keep their values while the version stays the same;
+ * a move sets `since` to `now`, `previousVersion` to the version left, and clears `settledAt`.
  */
 export function resolveChannels(input: ResolveChannelsInput): ResolveChannelsResult {
   const specs = input.spec.channels ?? [];
@@ -139,13 +144,29 @@ export function resolveChannels(input: ResolveChannelsInput): ResolveChannelsRes
   const at = (name: string, version: string | undefined): Resolved => {
     if (version === undefined) return {};
     const old = previous.get(name);
-    return { version, since: old?.version === version && old.since !== undefined ? old.since : nowISO };
+    if (old?.version === version) {
+      return {
+        version,
+        since: old.since ?? nowISO,
+        ...(old.previousVersion !== undefined ? { previousVersion: old.previousVersion } : {}),
+        ...(old.settledAt !== undefined ? { settledAt: old.settledAt } : {}),
+      };
+    }
+    return { version, since: nowISO, ...(old?.version !== undefined ? { previousVersion: old.version } : {}) };
   };
-  /** The channel's previous version, if a following channel may stay on it. */
-  const kept = (name: string): string | undefined => {
-    const v = previous.get(name)?.version;
+  /** Whether a following channel may stay on (or return to) a version: VMs boot it, it is not Obsolete or rejected. */
+  const keepable = (v: string | undefined): string | undefined => {
     const recorded = v === undefined ? undefined : versions.get(v);
-    return recorded && isMaterialised(recorded) && !rejected.has(recorded.name) ? recorded.name : undefined;
+    return recorded && isMaterialised(recorded) && recorded.phase !== 'Obsolete' && !rejected.has(recorded.name) ? recorded.name : undefined;
+  };
+  /**
+   * The version a following channel keeps while its gate is not open: the one it had, or, when
+   * that one was rejected (a rollback), the one before it.
+   */
+  const kept = (name: string): string | undefined => {
+    const old = previous.get(name);
+    if (old?.version !== undefined && rejected.has(old.version)) return keepable(old.previousVersion);
+    return keepable(old?.version);
   };
   const settle = (name: string, version: string | undefined, state: GateState, message: string, retryAt?: Date): Resolved => {
     const r = at(name, version);
@@ -186,7 +207,8 @@ export function resolveChannels(input: ResolveChannelsInput): ResolveChannelsRes
     const target = followed.version === undefined ? undefined : versions.get(followed.version);
     const ch = followedSpec.name;
     if (!target) return stay(name, 'Waiting', `channel ${ch} points at no version yet`);
-    if (previous.get(name)?.version === target.name && kept(name) !== undefined) return settle(name, target.name, 'Open', `at ${target.name}, as channel ${ch}`);
+    // Already there, or returning there from a rejected version (a rollback needs no soak or gate).
+    if (kept(name) === target.name) return settle(name, target.name, 'Open', `at ${target.name}, as channel ${ch}`);
     if (rejected.has(target.name)) return stay(name, 'Blocked', `${target.name} on channel ${ch} was rejected and is not taken up until a person clears it`);
     if (target.phase !== 'Ready') return stay(name, 'Waiting', `${target.name} on channel ${ch} is ${target.phase}, not Ready`);
     return promote(spec, ch, target.name, followed.since);
@@ -219,7 +241,31 @@ export function resolveChannels(input: ResolveChannelsInput): ResolveChannelsRes
   const channels: RecordedChannel[] = [];
   for (const spec of specs) {
     const r = resolved.get(spec.name)!;
-    if (r.version !== undefined) channels.push({ name: spec.name, version: r.version, since: r.since! });
+    if (r.version !== undefined) {
+      channels.push({
+        name: spec.name, version: r.version, since: r.since!,
+        ...(r.previousVersion !== undefined ? { previousVersion: r.previousVersion } : {}),
+        ...(r.settledAt !== undefined ? { settledAt: r.settledAt } : {}),
+      });
+    }
   }
   return { channels, gates: specs.map((s) => gates.get(s.name)!) };
+}
+
+/**
+ * status.channels: one entry per spec channel, in spec order, with where it points (if anywhere)
+ * and its gate; the channels in `settled` that stay on their version get `settledAt` = now.
+ */
+export function channelRecords(resolved: ResolveChannelsResult, settled: readonly string[], now: Date): RecordedChannel[] {
+  const byName = new Map(resolved.channels.map((c) => [c.name, c]));
+  const settledNow = new Set(settled);
+  return resolved.gates.map((gate) => {
+    const c = byName.get(gate.channel);
+    const settledAt = c?.settledAt ?? (c && settledNow.has(c.name) ? now.toISOString() : undefined);
+    return {
+      ...(c ?? { name: gate.channel }),
+      ...(settledAt !== undefined ? { settledAt } : {}),
+      gate: { state: gate.state, message: gate.message.slice(0, 1024) },
+    };
+  });
 }
