@@ -6,11 +6,25 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { EventType } from './informer.ts';
 import { keyOf } from './keys.ts';
-import { WorkQueue, runWorkers, type WorkQueueOptions } from './workqueue.ts';
+import { WorkQueue, runWorkers, type QueueObserver, type WorkQueueOptions } from './workqueue.ts';
 
 export interface ReconcileResult {
   /** Reconcile the key again after this long even without an event (for timed conditions). */
   requeueAfterMs?: number;
+}
+
+/** controller-runtime's result label: an error, a result asking to look again later, or done. */
+export type ReconcileOutcome = 'success' | 'error' | 'requeue' | 'requeue_after';
+
+/** What the loop reports of each reconcile, for metrics and debug logs. */
+export interface ReconcileObserver {
+  reconciled(controller: string, key: string, outcome: ReconcileOutcome, seconds: number, err?: unknown): void;
+}
+
+/** What a controller reports once instrumented (see Controller.instrument). */
+export interface ControllerObservers {
+  reconciles?: ReconcileObserver;
+  queue?: QueueObserver;
 }
 
 /** What the loop needs of an informer (method syntax, so informers of any object type fit). */
@@ -52,12 +66,24 @@ export class Controller {
   private readonly options: ControllerOptions;
   private workers: Promise<void> | undefined;
   private resync: NodeJS.Timeout | undefined;
+  private name = 'controller';
+  private observers: ControllerObservers = {};
 
   constructor(options: ControllerOptions) {
     this.options = options;
     this.queue = new WorkQueue<string>(options.queue);
     options.primary.on((_type, obj) => this.queue.add(keyOf(obj)));
     for (const r of options.related ?? []) r.informer.on((_type, obj) => r.keysFor(obj).forEach((k) => this.queue.add(k)));
+  }
+
+  /**
+   * Names the controller and reports its reconciles and queue from now on; the manager calls it
+   * with the name the controller was registered under, before start().
+   */
+  instrument(name: string, observers: ControllerObservers): void {
+    this.name = name;
+    this.observers = observers;
+    if (observers.queue) this.queue.observe(observers.queue);
   }
 
   /** Starts the informers, waits for their caches, then starts the workers. */
@@ -78,11 +104,20 @@ export class Controller {
   }
 
   private async process(key: string): Promise<void> {
+    const started = performance.now();
+    const report = (outcome: ReconcileOutcome, err?: unknown) =>
+      this.observers.reconciles?.reconciled(this.name, key, outcome, (performance.now() - started) / 1000, err);
     try {
       const result = await this.options.reconcile(key);
       this.queue.forget(key);
-      if (result?.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
+      if (result?.requeueAfterMs !== undefined) {
+        this.queue.addAfter(key, result.requeueAfterMs);
+        report(result.requeueAfterMs > 0 ? 'requeue_after' : 'requeue');
+      } else {
+        report('success');
+      }
     } catch (err) {
+      report('error', err);
       this.options.onError?.(key, err);
       if (this.options.isTerminal?.(err)) this.queue.forget(key);
       else this.queue.addRateLimited(key);

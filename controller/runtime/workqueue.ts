@@ -13,6 +13,22 @@ export interface WorkQueueOptions {
   now?: () => number;
 }
 
+/**
+ * What a work queue reports as it goes, for metrics (client-go's MetricsProvider in miniature):
+ * the queue knows nothing of Prometheus. Depth and the longest running key are read when
+ * scraped (WorkQueue.length, longestRunningMs), not reported.
+ */
+export interface QueueObserver {
+  /** A key entered the queue (not counted again while it waits or is already queued). */
+  added(): void;
+  /** A worker took a key after it waited this long. */
+  started(waitedMs: number): void;
+  /** A worker finished a key after this long. */
+  finished(workedMs: number): void;
+  /** A failed key was scheduled for a retry. */
+  retried(): void;
+}
+
 export class WorkQueue<K = string> {
   private readonly queue: K[] = [];
   private readonly dirty = new Set<K>();
@@ -20,6 +36,10 @@ export class WorkQueue<K = string> {
   private readonly failures = new Map<K, number>();
   private readonly delayed = new Map<K, { at: number; timer: NodeJS.Timeout }>();
   private readonly waiters: ((key: K | undefined) => void)[] = [];
+  /** When each key entered the queue and when each key in processing was taken (both pruned as keys move on). */
+  private readonly queuedAt = new Map<K, number>();
+  private readonly startedAt = new Map<K, number>();
+  private observer: QueueObserver | undefined;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly qps: number;
@@ -39,6 +59,18 @@ export class WorkQueue<K = string> {
     this.tokensAt = this.now();
   }
 
+  /** Reports to the observer from now on (set before the queue is used, by whoever runs it). */
+  observe(observer: QueueObserver): void {
+    this.observer = observer;
+  }
+
+  /** How long the longest-running key in processing has been at it (0 when none is). */
+  longestRunningMs(): number {
+    let oldest = Infinity;
+    for (const at of this.startedAt.values()) oldest = Math.min(oldest, at);
+    return oldest === Infinity ? 0 : Math.max(0, this.now() - oldest);
+  }
+
   get length(): number {
     return this.queue.length;
   }
@@ -51,13 +83,20 @@ export class WorkQueue<K = string> {
   add(key: K): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
     this.dirty.add(key);
+    this.observer?.added();
     if (this.processing.has(key)) return; // queued again by done()
+    this.push(key);
+  }
+
+  /** Hands a dirty key to a waiting worker, or queues it. */
+  private push(key: K): void {
     const waiter = this.waiters.shift();
     if (waiter) {
       this.dirty.delete(key);
-      this.processing.add(key);
+      this.take(key, this.now());
       waiter(key);
     } else {
+      this.queuedAt.set(key, this.now());
       this.queue.push(key);
     }
   }
@@ -82,6 +121,7 @@ export class WorkQueue<K = string> {
   addRateLimited(key: K): void {
     const failures = this.failures.get(key) ?? 0;
     this.failures.set(key, failures + 1);
+    this.observer?.retried();
     const backoff = Math.min(this.baseDelayMs * 2 ** failures, this.maxDelayMs);
     this.addAfter(key, Math.max(backoff, this.bucketDelay()));
   }
@@ -101,7 +141,7 @@ export class WorkQueue<K = string> {
     const key = this.queue.shift();
     if (key !== undefined) {
       this.dirty.delete(key);
-      this.processing.add(key);
+      this.take(key, this.queuedAt.get(key) ?? this.now());
       return Promise.resolve(key);
     }
     if (this.shuttingDown) return Promise.resolve(undefined);
@@ -110,17 +150,29 @@ export class WorkQueue<K = string> {
 
   done(key: K): void {
     this.processing.delete(key);
-    if (this.dirty.has(key)) {
-      this.dirty.delete(key);
-      this.add(key);
-    }
+    const started = this.startedAt.get(key);
+    this.startedAt.delete(key);
+    if (started !== undefined) this.observer?.finished(this.now() - started);
+    // Added again while it was processing: counted by add() then, queued now.
+    if (!this.dirty.has(key)) return;
+    if (this.shuttingDown) this.dirty.delete(key);
+    else this.push(key);
   }
 
   shutdown(): void {
     this.shuttingDown = true;
     for (const { timer } of this.delayed.values()) clearTimeout(timer);
     this.delayed.clear();
+    this.queuedAt.clear();
     for (const waiter of this.waiters.splice(0)) waiter(undefined);
+  }
+
+  private take(key: K, queuedAt: number): void {
+    const now = this.now();
+    this.queuedAt.delete(key);
+    this.processing.add(key);
+    this.startedAt.set(key, now);
+    this.observer?.started(now - queuedAt);
   }
 
   /** Token bucket: how long until a token is free, taking it. */
