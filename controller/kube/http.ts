@@ -3,7 +3,13 @@
 // that refuses every further request once the process must stop writing (lost leadership), and
 // errors that carry the API server's Status. Watches are left to client-node's ListWatch
 // (runtime/informer.ts).
-import type { ClientRequest } from 'node:http';
+//
+// Credentials are taken afresh for every request, never once at start: client-node's
+// applyToHTTPSOptions re-runs exec plugins and OIDC refreshes when their tokens expire, and a
+// ServiceAccount token file (in-cluster config) is re-read as soon as the kubelet rotates it
+// (client-node alone would read it at most once a minute).
+import { stat, readFile } from 'node:fs/promises';
+import type { ClientRequest, OutgoingHttpHeaders } from 'node:http';
 import { Agent, request, type RequestOptions as HttpsRequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { TokenBucket } from './rate-limiter.ts';
@@ -16,6 +22,39 @@ export interface KubeHttpOptions {
   maxSockets?: number;
   /** Counts every request by verb, for benchmarks and the zero-writes-at-rest tests. */
   onRequest?: (method: string, path: string) => void;
+  /** Told of every request's end, for metrics. */
+  observer?: RequestObserver;
+}
+
+/** What the client reports of each request (client-go's rest_client metrics). */
+export interface RequestObserver {
+  /** code: the HTTP status, or '<error>' when no answer came (client-go's label for it). */
+  completed(method: string, code: string, host: string, seconds: number): void;
+}
+
+/** A token file read again whenever it changes (kubelet swaps projected tokens in atomically). */
+export class TokenFile {
+  readonly path: string;
+  private seen: { mtimeMs: number; ino: number; size: number; token: string } | undefined;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  async token(): Promise<string> {
+    const s = await stat(this.path);
+    const seen = this.seen;
+    if (seen && seen.mtimeMs === s.mtimeMs && seen.ino === s.ino && seen.size === s.size) return seen.token;
+    const token = (await readFile(this.path, 'utf8')).trim();
+    this.seen = { mtimeMs: s.mtimeMs, ino: s.ino, size: s.size, token };
+    return token;
+  }
+}
+
+/** The token file of the kubeconfig's current user (as loadFromCluster sets it), if any. */
+export function tokenFileOf(kc: KubeConfig): string | undefined {
+  const file = (kc.getCurrentUser()?.authProvider as { config?: { tokenFile?: unknown } } | undefined)?.config?.tokenFile;
+  return typeof file === 'string' && file !== '' ? file : undefined;
 }
 
 /** Per-request options: a deadline shorter than the client's timeout, or a caller's abort. */
@@ -79,22 +118,41 @@ export class KubeHttp {
   private readonly limiter: TokenBucket;
   private readonly timeoutMs: number;
   private readonly onRequest?: (method: string, path: string) => void;
+  private readonly observer?: RequestObserver;
+  private readonly kc: KubeConfig;
+  private readonly tokenFile: TokenFile | undefined;
   private fenced: string | undefined;
   private readonly inFlight = new Set<ClientRequest>();
 
   constructor(kc: KubeConfig, options: KubeHttpOptions = {}) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error('the kubeconfig names no current cluster');
+    this.kc = kc;
     this.server = new URL(cluster.server);
     this.limiter = new TokenBucket(options.qps ?? 5, options.burst ?? 10);
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.onRequest = options.onRequest;
+    if (options.observer) this.observer = options.observer;
+    const file = tokenFileOf(kc);
+    this.tokenFile = file ? new TokenFile(file) : undefined;
     const agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 32 });
     this.base = (async () => {
-      const opts: HttpsRequestOptions = { agent };
+      const opts: HttpsRequestOptions = {};
       await kc.applyToHTTPSOptions(opts);
-      return opts;
+      // TLS material stays in the options; our keep-alive agent replaces client-node's unless a
+      // proxy needs its agent.
+      return { ...opts, agent: cluster.proxyUrl ? opts.agent : agent, headers: {} };
     })();
+  }
+
+  /** The request's credentials, fresh (see the header comment). */
+  private async credentials(): Promise<{ headers: OutgoingHttpHeaders; auth?: string }> {
+    const opts: HttpsRequestOptions = {};
+    await this.kc.applyToHTTPSOptions(opts);
+    // client-node writes its headers as a plain object (never the array form).
+    const headers: OutgoingHttpHeaders = { ...(opts.headers as OutgoingHttpHeaders | undefined) };
+    if (this.tokenFile) headers.Authorization = `Bearer ${await this.tokenFile.token()}`;
+    return { headers, ...(opts.auth ? { auth: opts.auth } : {}) };
   }
 
   /**
@@ -127,18 +185,25 @@ export class KubeHttp {
     if (early) throw early;
     await this.limiter.take();
     const base = await this.base;
+    const credentials = await this.credentials();
     // Checked again after every await, right before sending: nothing goes out once fenced.
     const late = refusal();
     if (late) throw late;
     this.onRequest?.(method, path);
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const sentAt = performance.now();
     return new Promise<T>((resolve, reject) => {
       let deadline: NodeJS.Timeout | undefined;
+      let answered: number | undefined;
+      let reported = false;
       const onAbort = () => req.destroy(new Error(`${method} ${path}: aborted: ${String(signal?.reason)}`));
       const settle = () => {
         clearTimeout(deadline);
         signal?.removeEventListener('abort', onAbort);
         this.inFlight.delete(req);
+        if (reported) return;
+        reported = true;
+        this.observer?.completed(method, answered === undefined ? '<error>' : String(answered), this.server.host, (performance.now() - sentAt) / 1000);
       };
       const req = request(
         {
@@ -148,14 +213,16 @@ export class KubeHttp {
           port: this.server.port,
           method,
           path: `${this.server.pathname.replace(/\/$/, '')}${path}`,
+          ...(credentials.auth ? { auth: credentials.auth } : {}),
           headers: {
-            ...(base.headers ?? {}),
+            ...credentials.headers,
             Accept: 'application/json',
             ...(payload !== undefined ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) } : {}),
           },
           timeout: this.timeoutMs,
         },
         (res) => {
+          answered = res.statusCode ?? 0;
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
