@@ -7,11 +7,25 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { KubeClient } from '../kube/client.ts';
+import type { RequestObserver } from '../kube/http.ts';
 import { pathOf, type Resource } from '../kube/resources.ts';
-import type { Controller, Source } from './controller.ts';
+import type { Controller, ReconcileObserver, Source } from './controller.ts';
 import { Informer } from './informer.ts';
 import { LeaderElector, LeadershipLost } from './leader-election.ts';
 import type { Logger } from './logger.ts';
+import type { QueueObserver, WorkQueue } from './workqueue.ts';
+
+/** Reporting hooks, for metrics and debug logs (none by default). */
+export interface ManagerObservers {
+  /** Every request of the controllers' and the leader election's clients. */
+  requests?: RequestObserver;
+  reconciles?: ReconcileObserver;
+  /** The observer of the named controller's queue, asked once per term. */
+  queue?: (controller: string) => QueueObserver;
+}
+
+/** An informer whose list or watch has failed without a good list since, for this long, is stuck. */
+export const INFORMER_STUCK_AFTER_MS = 2 * 60_000;
 
 export interface LeaderElectionConfig {
   namespace: string;
@@ -37,6 +51,7 @@ export interface ManagerOptions {
    * again. `virtfleet run` exits with code 1 here, as controller-runtime does.
    */
   onLeadershipLost?: (reason: string) => void;
+  observers?: ManagerObservers;
 }
 
 export const DEFAULT_LEASE_NAME = 'virtfleet-controller';
@@ -80,10 +95,13 @@ class Shared<T extends KubernetesObject> implements SharedInformer<T> {
   private starting: Promise<void> | undefined;
   readonly inner: Informer<T>;
   readonly transform: ((obj: T) => void) | undefined;
+  /** Since when its list or watch has been failing with no good list or event since (for /healthz). */
+  failingSince: number | undefined;
 
   constructor(inner: Informer<T>, transform: ((obj: T) => void) | undefined) {
     this.inner = inner;
     this.transform = transform;
+    inner.on(() => (this.failingSince = undefined));
   }
 
   on(handler: (type: 'add' | 'update' | 'delete', obj: T) => void): void {
@@ -112,6 +130,9 @@ class Shared<T extends KubernetesObject> implements SharedInformer<T> {
 class Term implements ManagerContext {
   private readonly informers = new Map<string, Shared<KubernetesObject>>();
   readonly controllers: Controller[] = [];
+  readonly queues = new Map<string, WorkQueue<string>>();
+  /** Every controller's caches synced and its workers running. */
+  started = false;
   readonly client: KubeClient;
   readonly log: Logger;
   readonly identity: string;
@@ -132,20 +153,47 @@ class Term implements ManagerContext {
       if (known.transform !== transform) throw new Error(`informer ${key} is shared and was requested with another transform`);
       return known;
     }
+    // The informer's hooks mark the Shared that wraps it, made just below.
+    const ref: { shared?: Shared<T> } = {};
     const informer = new Informer<T>(this.kubeConfig, {
       path: pathOf(res, namespace),
-      list: () => this.client.list<T>(res, { ...(namespace ? { namespace } : {}), ...(labelSelector ? { labelSelector } : {}) }) as never,
+      list: async () => {
+        const listed = await this.client.list<T>(res, { ...(namespace ? { namespace } : {}), ...(labelSelector ? { labelSelector } : {}) });
+        if (ref.shared) ref.shared.failingSince = undefined;
+        return listed as never;
+      },
       ...(labelSelector ? { labelSelector } : {}),
       ...(transform ? { transform } : {}),
-      onError: (err) => this.log.error('watch failed; restarting', { resource: res.plural, error: String(err) }),
+      onError: (err) => {
+        if (ref.shared) ref.shared.failingSince ??= Date.now();
+        this.log.error('watch failed; restarting', { resource: res.plural, error: String(err) });
+      },
     });
     const shared = new Shared<T>(informer, transform);
+    ref.shared = shared;
     this.informers.set(key, shared as unknown as Shared<KubernetesObject>);
     return shared;
   }
 
   async start(): Promise<void> {
     await Promise.all(this.controllers.map((c) => c.start()));
+    this.started = true;
+  }
+
+  /** What the term's informers of this resource hold, each object once. */
+  cached(res: Resource): KubernetesObject[] {
+    const prefix = `${res.group}/${res.plural}|`;
+    const seen = new Map<string, KubernetesObject>();
+    for (const [key, shared] of this.informers) {
+      if (!key.startsWith(prefix)) continue;
+      for (const obj of shared.list()) seen.set(obj.metadata?.uid ?? `${obj.metadata?.namespace}/${obj.metadata?.name}`, obj);
+    }
+    return [...seen.values()];
+  }
+
+  /** Informers failing for longer than INFORMER_STUCK_AFTER_MS, by key. */
+  stuckInformers(now: number): string[] {
+    return [...this.informers].filter(([, i]) => i.failingSince !== undefined && now - i.failingSince > INFORMER_STUCK_AFTER_MS).map(([key]) => key);
   }
 
   async stop(): Promise<void> {
@@ -168,7 +216,8 @@ export class Manager {
     this.o = options;
     this.log = options.log ?? jsonLog;
     this.identity = options.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
-    this.client = new KubeClient(options.kubeConfig, { qps: options.qps ?? 50, burst: options.burst ?? 100, ...(options.onRequest ? { onRequest: options.onRequest } : {}) });
+    const observer = options.observers?.requests ? { observer: options.observers.requests } : {};
+    this.client = new KubeClient(options.kubeConfig, { qps: options.qps ?? 50, burst: options.burst ?? 100, ...(options.onRequest ? { onRequest: options.onRequest } : {}), ...observer });
   }
 
   /** Registers a controller; it is built (and rebuilt) by the manager for every term it leads. */
@@ -196,7 +245,8 @@ export class Manager {
     }
     // A separate client, so the controllers' request count excludes lease renewals, and so the
     // fence on the controllers' client leaves the elector alone.
-    this.elector = new LeaderElector(new KubeClient(this.o.kubeConfig, { qps: 0 }), { name: DEFAULT_LEASE_NAME, ...le, identity: this.identity, log: this.log });
+    const observer = this.o.observers?.requests ? { observer: this.o.observers.requests } : {};
+    this.elector = new LeaderElector(new KubeClient(this.o.kubeConfig, { qps: 0, ...observer }), { name: DEFAULT_LEASE_NAME, ...le, identity: this.identity, log: this.log });
     this.running = this.elector.run(async (ended) => {
       // Lost leadership fences the client synchronously, before anything else runs, so not one
       // more write goes out, not even from a reconcile in flight.
@@ -213,14 +263,13 @@ export class Manager {
       const term = this.build();
       this.term = term;
       // Leadership may end while the caches still sync (a fenced client never lists them).
-      let started = false;
       const starting = term.start().then(
-        () => void (started = true),
+        () => undefined,
         (err: unknown) => this.log.error('controllers did not start', { identity: this.identity, error: String(err) }),
       );
       await over;
       this.log.info('leadership ended', { identity: this.identity });
-      if (!started) {
+      if (!term.started) {
         await term.stop(); // ends the wait for the caches
         await starting;
       }
@@ -243,9 +292,47 @@ export class Manager {
     }
   }
 
+  /** The Lease this process campaigns for (when it campaigns). */
+  get leaseName(): string {
+    return this.o.leaderElection?.name ?? DEFAULT_LEASE_NAME;
+  }
+
+  /** What the running controllers' informers of this resource hold (none while standby). */
+  cached<T extends KubernetesObject>(res: Resource): T[] {
+    return (this.term?.cached(res) ?? []) as T[];
+  }
+
+  /** The running controllers' queues by controller name (none while standby). */
+  queues(): ReadonlyMap<string, WorkQueue<string>> {
+    return this.term?.queues ?? new Map();
+  }
+
+  /**
+   * /readyz: the caches synced and the controllers run; a standby replica that is not leading is
+   * ready too, having no caches to sync.
+   */
+  readiness(): { ready: boolean; reason: string } {
+    const term = this.term;
+    if (!term) return this.elector ? { ready: true, reason: 'standby: not leading' } : { ready: false, reason: 'not started' };
+    return term.started ? { ready: true, reason: 'caches synced' } : { ready: false, reason: 'caches not synced yet' };
+  }
+
+  /** /healthz: no informer of the running controllers stuck failing its list or watch. */
+  health(now = Date.now()): { healthy: boolean; reason: string } {
+    const stuck = this.term?.stuckInformers(now) ?? [];
+    if (stuck.length > 0) return { healthy: false, reason: `informers failing for over ${INFORMER_STUCK_AFTER_MS / 1000} s: ${stuck.join(', ')}` };
+    return { healthy: true, reason: 'ok' };
+  }
+
   private build(): Term {
     const term = new Term(this.client, this.log, this.identity, this.o.kubeConfig);
-    for (const { setup } of this.setups) term.controllers.push(setup(term));
+    const { reconciles, queue } = this.o.observers ?? {};
+    for (const { name, setup } of this.setups) {
+      const controller = setup(term);
+      controller.instrument(name, { ...(reconciles ? { reconciles } : {}), ...(queue ? { queue: queue(name) } : {}) });
+      term.queues.set(name, controller.queue);
+      term.controllers.push(controller);
+    }
     return term;
   }
 }
