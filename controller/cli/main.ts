@@ -27,8 +27,8 @@ const simOptions = (cmd: Command): Command =>
 
 program
   .command('run')
-  .description('Run the controller against the cluster of the current kubeconfig; with no kubeconfig, start a local cluster with simulated KubeVirt (as up) and run it there')
-  .option('--kubeconfig <path>', 'kubeconfig to use instead of KUBECONFIG or ~/.kube/config')
+  .description('Run the controller against a cluster: the one of --kubeconfig, else KUBECONFIG, else the in-cluster config (in a pod), else ~/.kube/config; a missing or unusable one exits with code 2 (use up for a local cluster)')
+  .option('--kubeconfig <path>', 'kubeconfig to use instead of KUBECONFIG, the in-cluster config or ~/.kube/config')
   .option('-n, --namespace <ns>', 'reconcile fleets of this namespace only (default: all)')
   .option('--qps <n>', 'client-side requests per second to the API server', RUN_DEFAULTS.qps)
   .option('--burst <n>', 'client-side request burst', RUN_DEFAULTS.burst)
@@ -43,6 +43,9 @@ program
   .option('--migration-budget-scope <scope>', 'whose migrations count against the budget: cluster (every namespace, whatever -n says) or namespace (only those of -n)', RUN_DEFAULTS.migrationBudgetScope)
   .option('--migration-backoff <duration>', 'delay before retrying a VM\'s failed migration, doubled after each further failure', RUN_DEFAULTS.migrationBackoff)
   .option('--migration-backoff-max <duration>', 'longest delay between retries of a VM\'s migration', RUN_DEFAULTS.migrationBackoffMax)
+  .option('--metrics-bind-address <address>', 'where to serve Prometheus /metrics, as :8080 or 127.0.0.1:8080; 0 turns it off', RUN_DEFAULTS.metricsBindAddress)
+  .option('--health-probe-bind-address <address>', 'where to serve /healthz and /readyz, as :8081 or 127.0.0.1:8081; 0 turns them off', RUN_DEFAULTS.healthProbeBindAddress)
+  .option('--log-level <level>', 'info, debug (also every reconcile) or error (errors only)', RUN_DEFAULTS.logLevel)
   .action(async (opts: RunFlags) => (await import('./run.ts')).run(opts));
 
 simOptions(program.command('up'))

@@ -16,6 +16,11 @@ export interface RunFlags {
   migrationBudgetScope: string;
   migrationBackoff: string;
   migrationBackoffMax: string;
+  /** host:port of /metrics; "0" turns it off. */
+  metricsBindAddress: string;
+  /** host:port of /healthz and /readyz; "0" turns them off. */
+  healthProbeBindAddress: string;
+  logLevel: string;
 }
 
-export const RUN_DEFAULTS = { qps: '50', burst: '100', workers: '4', resync: '10m', leaderElect: false, leaseDuration: '15s', renewDeadline: '10s', retryPeriod: '2s', migrationBudget: '5', migrationBudgetScope: 'cluster', migrationBackoff: '10s', migrationBackoffMax: '5m' } satisfies RunFlags;
+export const RUN_DEFAULTS = { qps: '50', burst: '100', workers: '4', resync: '10m', leaderElect: false, leaseDuration: '15s', renewDeadline: '10s', retryPeriod: '2s', migrationBudget: '5', migrationBudgetScope: 'cluster', migrationBackoff: '10s', migrationBackoffMax: '5m', metricsBindAddress: '0', healthProbeBindAddress: '0', logLevel: 'info' } satisfies RunFlags;

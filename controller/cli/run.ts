@@ -1,22 +1,92 @@
-// `virtfleet run`: the controller, against the cluster of the current kubeconfig; when there is
-// none, against a local cluster started on the spot (as `virtfleet up` does).
+// `virtfleet run`: the controller, against the cluster of --kubeconfig, KUBECONFIG, the in-cluster
+// config or ~/.kube/config (controller-runtime's order). It never starts a local cluster (`up`
+// does): a missing or unusable config is a one-line error and exit code 2. Optionally it serves
+// Prometheus metrics and the /healthz and /readyz probes.
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { Registry } from 'prom-client';
+import type { GoldenImage, VMFleet } from '../api/objects.ts';
 import { parseDuration } from '../core/duration.ts';
+import { RESOURCES } from '../kube/resources.ts';
+import { ControllerMetrics } from '../metrics/controller-metrics.ts';
+import { listen, metricsHandler, parseBindAddress, probesHandler, type RunningServer } from '../metrics/servers.ts';
+import type { ReconcileObserver } from '../runtime/controller.ts';
+import type { Logger } from '../runtime/logger.ts';
+import type { ManagerObservers } from '../runtime/manager.ts';
 import { VirtFleetManager } from '../virtfleet.ts';
 import type { RunFlags } from './run-flags.ts';
 
+/** A problem with how `run` was invoked or configured: reported in one line, exit code 2. */
+export class UsageError extends Error {}
 
-/** The kubeconfig to use, or undefined when none is configured (KUBECONFIG, ~/.kube/config). */
-export function findKubeconfig(flag: string | undefined): string | undefined {
-  if (flag) return flag;
-  const env = process.env.KUBECONFIG?.split(':').find((p) => p && existsSync(p));
-  if (env) return env;
+/** Where the ServiceAccount's token and CA are mounted in a pod (client-go's rest.InClusterConfig). */
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/**
+ * The client config, in controller-runtime's order: --kubeconfig, KUBECONFIG, the in-cluster
+ * config when KUBERNETES_SERVICE_HOST is set, ~/.kube/config. Throws a UsageError when none is
+ * there or the one found cannot be used.
+ */
+export function loadClientConfig(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): { kc: KubeConfig; source: string } {
+  const kc = new KubeConfig();
+  const fromFile = (path: string, what: string) => {
+    if (!existsSync(path)) throw new UsageError(`${what} ${path} does not exist`);
+    try {
+      kc.loadFromFile(path);
+    } catch (err) {
+      throw new UsageError(`${what} ${path} cannot be read: ${(err as Error).message.split('\n')[0]}`);
+    }
+    return usable(kc, `${what} ${path}`);
+  };
+  if (flag) return fromFile(flag, '--kubeconfig');
+  if (env.KUBECONFIG) {
+    const path = env.KUBECONFIG.split(':').find((p) => p && existsSync(p));
+    if (!path) throw new UsageError(`KUBECONFIG=${env.KUBECONFIG} names no file that exists`);
+    return fromFile(path, 'KUBECONFIG');
+  }
+  if (env.KUBERNETES_SERVICE_HOST) {
+    const token = join(SERVICE_ACCOUNT_DIR, 'token');
+    if (!existsSync(token)) throw new UsageError(`in a cluster (KUBERNETES_SERVICE_HOST is set) but no ServiceAccount token at ${token}: mount one, or pass --kubeconfig`);
+    kc.loadFromCluster();
+    return usable(kc, 'the in-cluster config');
+  }
   const home = join(homedir(), '.kube', 'config');
-  return existsSync(home) ? home : undefined;
+  if (existsSync(home)) return fromFile(home, 'kubeconfig');
+  throw new UsageError('no cluster to run against: pass --kubeconfig, set KUBECONFIG, or run in a pod; for a local cluster use virtfleet up');
 }
+
+function usable(kc: KubeConfig, source: string): { kc: KubeConfig; source: string } {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new UsageError(`${source} has no current context with a cluster`);
+  try {
+    new URL(cluster.server);
+  } catch {
+    throw new UsageError(`${source}: cluster ${cluster.name} has no valid server URL ("${cluster.server}")`);
+  }
+  return { kc, source };
+}
+
+const LOG_LEVELS = ['debug', 'info', 'error'] as const;
+type LogLevel = (typeof LOG_LEVELS)[number];
+
+function logLevel(value: string): LogLevel {
+  const level = LOG_LEVELS.find((l) => l === value);
+  if (!level) throw new UsageError(`--log-level must be debug, info or error, not "${value}"`);
+  return level;
+}
+
+/** JSON lines: info to stdout, errors to stderr; `error` keeps only errors. */
+export function jsonLogger(level: LogLevel): Logger & { debug(msg: string, fields?: Record<string, unknown>): void } {
+  const line = (lvl: string, msg: string, fields?: Record<string, unknown>) => JSON.stringify({ level: lvl, time: new Date().toISOString(), msg, ...fields });
+  return {
+    debug: (msg, fields) => void (level === 'debug' && console.log(line('debug', msg, fields))),
+    info: (msg, fields) => void (level !== 'error' && console.log(line('info', msg, fields))),
+    error: (msg, fields) => console.error(line('error', msg, fields)),
+  };
+}
+
 
 /** Resolves on SIGINT or SIGTERM. */
 export function untilSignalled(): Promise<void> {
@@ -28,13 +98,13 @@ export function untilSignalled(): Promise<void> {
 
 function positiveInteger(flag: string, value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, not "${value}"`);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, not "${value}"`);
   return n;
 }
 
 function budgetScope(value: string, namespace: string | undefined): 'cluster' | 'namespace' {
-  if (value !== 'cluster' && value !== 'namespace') throw new Error(`--migration-budget-scope must be cluster or namespace, not "${value}"`);
-  if (value === 'namespace' && !namespace) throw new Error('--migration-budget-scope namespace needs -n <namespace>');
+  if (value !== 'cluster' && value !== 'namespace') throw new UsageError(`--migration-budget-scope must be cluster or namespace, not "${value}"`);
+  if (value === 'namespace' && !namespace) throw new UsageError('--migration-budget-scope namespace needs -n <namespace>');
   return value;
 }
 
@@ -46,9 +116,12 @@ export async function startController(
   kc: KubeConfig,
   flags: RunFlags,
   onLeadershipLost?: (reason: string, requests: Record<string, number>) => void,
+  wiring: { log?: Logger; observers?: ManagerObservers; onManager?: (m: VirtFleetManager) => void } = {},
 ): Promise<{ manager: VirtFleetManager; requests: Record<string, number> }> {
   const requests: Record<string, number> = {};
   const manager = new VirtFleetManager({
+    ...(wiring.log ? { log: wiring.log } : {}),
+    ...(wiring.observers ? { observers: wiring.observers } : {}),
     kubeConfig: kc,
     ...(flags.namespace ? { namespace: flags.namespace } : {}),
     qps: Number(flags.qps),
@@ -71,27 +144,90 @@ export async function startController(
     onRequest: (method) => void (requests[method] = (requests[method] ?? 0) + 1),
     ...(onLeadershipLost ? { onLeadershipLost: (reason: string) => onLeadershipLost(reason, requests) } : {}),
   });
+  // The manager is handed out before it starts: the probes answer (not ready) while caches sync.
+  wiring.onManager?.(manager);
   await manager.start();
   return { manager, requests };
 }
 
+/** How long SIGTERM may take before the process exits anyway (Kubernetes' grace period is 30 s). */
+const SHUTDOWN_DEADLINE_MS = 25_000;
+
 export async function run(flags: RunFlags): Promise<void> {
-  const path = findKubeconfig(flags.kubeconfig);
-  if (!path) {
-    console.log('no kubeconfig found (KUBECONFIG, ~/.kube/config): starting a local cluster with simulated KubeVirt');
-    const { up } = await import('./local.ts');
-    return up({ nodes: '3', speed: '1', seed: '1', controller: true });
+  let config: ReturnType<typeof prepare>;
+  try {
+    config = prepare(flags);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`virtfleet run: ${err.message}`);
+    process.exitCode = 2;
+    return;
   }
-  const kc = new KubeConfig();
-  kc.loadFromFile(path);
+  const { kc, source, log, metricsAddress, probeAddress } = config;
+  const signalled = untilSignalled();
+  const registry = new Registry();
+  let manager: VirtFleetManager | undefined;
+  const metrics = new ControllerMetrics(registry, {
+    fleets: () => manager?.manager.cached<VMFleet & KubernetesObject>(RESOURCES.vmFleet) ?? [],
+    goldenImages: () => manager?.manager.cached<GoldenImage & KubernetesObject>(RESOURCES.goldenImage) ?? [],
+    migrations: () => manager?.manager.cached(RESOURCES.vmim) ?? [],
+    queues: () => manager?.manager.queues() ?? new Map(),
+    leadership: () => ({ name: manager?.manager.leaseName ?? '', leading: manager?.manager.leading ?? false }),
+  });
+  const reconciles: ReconcileObserver = {
+    reconciled: (controller, key, outcome, seconds, err) => {
+      metrics.reconciled(controller, key, outcome, seconds);
+      log.debug('reconciled', { controller, key, result: outcome, seconds, ...(err ? { error: String(err) } : {}) });
+    },
+  };
+  const servers: RunningServer[] = [];
+  try {
+    if (probeAddress) {
+      const probes = {
+        health: () => manager?.manager.health() ?? { healthy: true, reason: 'starting' },
+        readiness: () => manager?.manager.readiness() ?? { ready: false, reason: 'starting' },
+      };
+      servers.push(await listen(probeAddress, probesHandler(probes)));
+      log.info('serving probes', { address: servers.at(-1)!.address, paths: ['/healthz', '/readyz'] });
+    }
+    if (metricsAddress) {
+      servers.push(await listen(metricsAddress, metricsHandler(registry)));
+      log.info('serving metrics', { address: servers.at(-1)!.address, path: '/metrics' });
+    }
+  } catch (err) {
+    await Promise.all(servers.map((s) => s.close()));
+    console.error(`virtfleet run: cannot listen: ${(err as Error).message}`);
+    process.exitCode = 2;
+    return;
+  }
+  log.info('starting', { config: source, server: kc.getCurrentCluster()?.server });
   // A leader that lost its Lease exits with code 1 on purpose, as controller-runtime does ("leader
   // election lost"): its client is already fenced, and the Deployment restarts the pod, which
   // campaigns afresh. (Writes to a pipe or file are synchronous on Linux, so the line is out.)
-  const { manager, requests } = await startController(kc, flags, (reason, counts) => {
+  const started = startController(kc, flags, (reason, counts) => {
     console.error(JSON.stringify({ level: 'error', time: new Date().toISOString(), msg: 'stopped: leader election lost', reason, exitCode: 1, requests: counts }));
     process.exit(1);
-  });
-  await untilSignalled();
-  await manager.stop();
-  console.log(JSON.stringify({ level: 'info', time: new Date().toISOString(), msg: 'stopped', identity: manager.identity, requests }));
+  }, { log, observers: { requests: metrics, reconciles, queue: (name) => metrics.queue(name) }, onManager: (m) => (manager = m) });
+  // SIGTERM may come while the caches still sync.
+  const outcome = await Promise.race([started.then(() => 'started' as const), signalled.then(() => 'signalled' as const)]);
+  if (outcome === 'started') await signalled;
+  const deadline = setTimeout(() => {
+    console.error(JSON.stringify({ level: 'error', time: new Date().toISOString(), msg: `did not stop within ${SHUTDOWN_DEADLINE_MS / 1000} s; exiting` }));
+    process.exit(1);
+  }, SHUTDOWN_DEADLINE_MS);
+  deadline.unref();
+  await manager?.stop();
+  await Promise.all(servers.map((s) => s.close()));
+  const requests = outcome === 'started' ? (await started).requests : {};
+  console.log(JSON.stringify({ level: 'info', time: new Date().toISOString(), msg: 'stopped', identity: manager?.identity, requests }));
+}
+
+/** Everything `run` checks before it starts: flags and the client config. Throws UsageError. */
+function prepare(flags: RunFlags) {
+  const log = jsonLogger(logLevel(flags.logLevel));
+  const metricsAddress = parseBindAddress('--metrics-bind-address', flags.metricsBindAddress);
+  const probeAddress = parseBindAddress('--health-probe-bind-address', flags.healthProbeBindAddress);
+  positiveInteger('--migration-budget', flags.migrationBudget);
+  budgetScope(flags.migrationBudgetScope, flags.namespace);
+  return { ...loadClientConfig(flags.kubeconfig), log, metricsAddress, probeAddress };
 }
