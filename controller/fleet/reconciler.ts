@@ -9,7 +9,7 @@ import type { GoldenImage, VMFleet } from '../api/objects.ts';
 import { autohealSpecOf, planAutohealing, type Replacement } from '../core/fleet/autoheal.ts';
 import { classifyChange } from '../core/fleet/classify.ts';
 import { desiredVM, FLEET_API_VERSION, FLEET_KIND } from '../core/fleet/desired.ts';
-import { resolveFleetImage, type ResolvedImage } from '../core/fleet/image.ts';
+import { imageVersionOfVM, resolveFleetImage, type ResolvedImage } from '../core/fleet/image.ts';
 import { DEFAULT_BACKOFF, type Backoff } from '../core/fleet/migration.ts';
 import { FLEET_LABEL, indexesHeldByOthers, parseVmIndex, REVISION_LABEL, vmName } from '../core/fleet/names.ts';
 import { staleImageDisks } from '../core/fleet/image-disks.ts';
@@ -30,7 +30,7 @@ import { DriftRepair, fleetRef, MAX_MIGRATION_REFUSALS, type Remediation } from 
 import { listNames, type EventRecorder, type InvolvedObject } from '../runtime/events.ts';
 import { conditionOf, observeVM } from './observe.ts';
 import type { Migration, MigrationBudget } from './remediation.ts';
-import { fleetStatus, statusDiffers, type StalledReason } from './status.ts';
+import { fleetStatus, statusDiffers, type DriftSummary, type StalledReason } from './status.ts';
 import { applyVM, createVM, FIELD_MANAGER } from './vm-writes.ts';
 
 /** Removes the fleet's VMs before the fleet goes. */
@@ -67,7 +67,7 @@ const RESTART_EXPECTATION_MS = 5 * 60_000;
 /** Creates go out in batches of 1, 2, 4, … so a refused template costs one request, not hundreds. */
 const MAX_CREATE_BATCH = 64;
 
-type Verdict = { stalled: StalledReason } | { waiting: StalledReason } | { plan: Plan; heal: Replacement[]; image: ResolvedImage; revision: string; remediation: Remediation; conflicts: string[]; nextCheckAt?: number };
+type Verdict = { stalled: StalledReason } | { waiting: StalledReason } | { plan: Plan; heal: Replacement[]; image: ResolvedImage; revision: string; remediation: Remediation; conflicts: string[]; obsolete: string[]; deprecated?: string; nextCheckAt?: number };
 
 /** How long the fleet waits before looking again for a free slot in the cluster's migration budget. */
 const BUDGET_RETRY_MS = 500;
@@ -182,7 +182,7 @@ export class FleetReconciler {
         ? { reason: 'MigrationRefused', message: `live migration of ${listNames(remediation.refused.vms)} refused ${MAX_MIGRATION_REFUSALS} or more times in a row (retried with backoff): ${remediation.refused.message}` }
         : undefined;
     await this.writeStatus(fleet, fleetStatus({
-      ...base, plan, ...(stalled ? { stalled } : {}), imageVersion: image.version, acting, drift: remediation.drift, conflicts,
+      ...base, plan, ...(stalled ? { stalled } : {}), imageVersion: image.version, acting, drift: remediation.drift, conflicts, deprecated: verdict.deprecated,
       ...(failure !== undefined ? { failure: errorText(failure) } : {}), now: new Date(now).toISOString(),
     }));
     if (failure !== undefined) throw failure;
@@ -244,6 +244,13 @@ export class FleetReconciler {
     const resolved = resolveFleetImage(spec.image, golden, imageNamespace, namespace);
     if (!resolved.ok) return resolved.wait ? { waiting: { reason: resolved.reason, message: resolved.message } } : { stalled: { reason: resolved.reason, message: resolved.message } };
     const image = resolved.image;
+    const imageWhat = `version ${image.version} of GoldenImage ${imageNamespace}/${spec.image.name}`;
+    const deprecation = golden.spec.deprecations?.find((d) => d.version === image.version);
+    // Pinned to an Obsolete version: nothing new starts on it, and the running VMs are left alone.
+    if (spec.image.version !== undefined && image.phase === 'Obsolete') {
+      return { stalled: { reason: 'ObsoleteVersion', message: `${imageWhat} is Obsolete${deprecation?.message ? ` (${deprecation.message})` : ''}; pin another version or follow a channel` } };
+    }
+    const deprecated = image.phase === 'Deprecated' ? `${imageWhat} is Deprecated${deprecation?.message ? `: ${deprecation.message}` : ''}` : undefined;
     const revision = revisionHash({ template: spec.template, imageVolume: spec.image.volume, nameGeneration: spec.nameGeneration, image });
     const refused = this.refused.get(key);
     if (refused?.revision === revision) return { stalled: { reason: 'InvalidTemplate', message: refused.message } };
@@ -260,14 +267,18 @@ export class FleetReconciler {
       const outdated = vm.metadata?.labels?.[REVISION_LABEL] !== revision;
       const liveMigratable = conditionOf(vmi?.status?.conditions, 'LiveMigratable')?.status === 'True';
       const change = outdated ? classifyChange(vm, desiredVM({ fleet: ref, spec, image, index, revision }), { liveMigratable, imageVolume: spec.image.volume }).kind : 'none';
-      observed.push(observeVM({
-        vm,
-        index,
-        vmi,
-        node: vmi?.status?.nodeName ? this.o.caches.nodes.get(vmi.status.nodeName) : undefined,
-        restartedVmiUid: this.restarts.get(key, vm.metadata!.name!)?.uid,
-        change,
-      }));
+      const runs = outdated ? imageVersionOfVM(vm, spec.image.volume, golden, imageNamespace) : undefined;
+      observed.push({
+        ...observeVM({
+          vm,
+          index,
+          vmi,
+          node: vmi?.status?.nodeName ? this.o.caches.nodes.get(vmi.status.nodeName) : undefined,
+          restartedVmiUid: this.restarts.get(key, vm.metadata!.name!)?.uid,
+          change,
+        }),
+        ...(runs?.phase === 'Obsolete' && runs.name !== image.version ? { obsolete: runs.name } : {}),
+      });
     }
     const window = disruptionWindow(spec.remediation?.disruptionWindow, now);
     if ('invalid' in window) return { stalled: { reason: 'InvalidDisruptionWindow', message: window.invalid } };
@@ -304,7 +315,9 @@ export class FleetReconciler {
       remediation.view.rebalance.nextCheckAt ?? Infinity,
       waitingForWindow ? window.opensAt ?? Infinity : Infinity,
     );
-    return { plan, heal: healing.replace, image, revision, remediation, conflicts: held.names, ...(Number.isFinite(next) ? { nextCheckAt: next } : {}) };
+    const obsolete = observed.filter((vm) => vm.obsolete !== undefined).map((vm) => vm.name);
+    remediation.drift = withObsolete(remediation.drift, obsolete, observed);
+    return { plan, heal: healing.replace, image, revision, remediation, conflicts: held.names, obsolete, ...(deprecated ? { deprecated } : {}), ...(Number.isFinite(next) ? { nextCheckAt: next } : {}) };
   }
 
 
@@ -497,10 +510,29 @@ export class FleetReconciler {
     if (conflict?.status === 'True' && (was('NameConflict')?.status !== 'True' || was('NameConflict')?.message !== conflict.message)) {
       await this.o.events.record(involved, 'Warning', 'NameConflict', conflict.message);
     }
+    const deprecated = now('ImageDeprecated');
+    if (deprecated?.status === 'True' && (was('ImageDeprecated')?.status !== 'True' || was('ImageDeprecated')?.message !== deprecated.message)) {
+      await this.o.events.record(involved, 'Warning', 'ImageDeprecated', deprecated.message);
+    }
     const progressing = now('Progressing');
     const before = was('Progressing');
     if (progressing && progressing.reason !== before?.reason && ['NewRevisionAvailable', 'RolloutPaused'].includes(progressing.reason)) {
       await this.o.events.record(involved, 'Normal', progressing.reason === 'RolloutPaused' ? 'RolloutPaused' : 'RolloutComplete', progressing.message);
     }
   }
+}
+
+/** The drift summary with the VMs that run an Obsolete image version counted (drift kind obsoleteImage). */
+function withObsolete(drift: DriftSummary, obsolete: readonly string[], observed: readonly ObservedVM[]): DriftSummary {
+  if (obsolete.length === 0) return drift;
+  const versions = [...new Set(observed.flatMap((vm) => (vm.obsolete ? [vm.obsolete] : [])))].join(', ');
+  const message = `${listNames(obsolete)} ${obsolete.length === 1 ? 'runs' : 'run'} Obsolete image version ${versions}; rolled forward in the disruption window`;
+  return {
+    ...drift,
+    drifted: drift.drifted + obsolete.length,
+    byKind: { ...drift.byKind, obsoleteImage: obsolete.length },
+    repairing: true,
+    reason: drift.reason ?? 'ObsoleteImage',
+    message: drift.message ? `${drift.message}; ${message}` : message,
+  };
 }

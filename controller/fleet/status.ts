@@ -46,6 +46,8 @@ export interface StatusInput {
   drift?: DriftSummary;
   /** Names the fleet would use that objects it does not own hold (it uses other names instead). */
   conflicts?: readonly string[];
+  /** The fleet's image version is Deprecated: why, and what to move to. */
+  deprecated?: string | undefined;
   /** An action of this reconcile failed (it is retried with backoff): the error. */
   failure?: string;
 }
@@ -116,6 +118,11 @@ export function fleetStatus(input: StatusInput): VMFleetStatus {
   } else if (conflicts) {
     if (hadConflict) conditions.push(condition('NameConflict', 'False', 'NoNameConflict', 'every name the fleet uses is its own', g));
   } else if (hadConflict) conditions.push({ type: hadConflict.type, status: hadConflict.status, observedGeneration: hadConflict.observedGeneration, reason: hadConflict.reason, message: hadConflict.message });
+
+  const wasDeprecated = previous?.conditions?.find((c) => c.type === 'ImageDeprecated');
+  if (input.deprecated) conditions.push(condition('ImageDeprecated', 'True', 'VersionDeprecated', input.deprecated, g));
+  else if (plan && wasDeprecated) conditions.push(condition('ImageDeprecated', 'False', 'VersionCurrent', 'the fleet\'s image version is not deprecated', g));
+  else if (wasDeprecated) conditions.push({ type: wasDeprecated.type, status: wasDeprecated.status, observedGeneration: wasDeprecated.observedGeneration, reason: wasDeprecated.reason, message: wasDeprecated.message });
 
   return {
     observedGeneration: g,

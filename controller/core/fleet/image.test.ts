@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import type { GoldenImageSpec, GoldenImageStatus } from '../../api/generated/types.ts';
 import { isAvailable } from '../image/types.ts';
-import { imageSharedWith, resolveFleetImage, type GoldenImageView } from './image.ts';
+import { imageSharedWith, imageVersionOfVM, resolveFleetImage, type GoldenImageView } from './image.ts';
 
 const golden: GoldenImageSpec = {
   source: { registry: { repository: 'quay.io/containerdisks/fedora' } },
@@ -124,5 +124,24 @@ describe('imageSharedWith', () => {
     expect(imageSharedWith(golden, 'images', 'team')).toBe(false);
     expect(imageSharedWith({ ...golden, sharing: { namespaces: ['team'] } }, 'images', 'team')).toBe(true);
     expect(imageSharedWith({ ...golden, sharing: { namespaces: ['*'] } }, 'images', 'any')).toBe(true);
+  });
+});
+
+describe('imageVersionOfVM', () => {
+  const view: GoldenImageView = {
+    spec: { source: { registry: { repository: 'reg.example/disks/fedora' } } },
+    status: { versions: [{ name: 'f41', digest: 'sha256:41', phase: 'Obsolete', pvcName: 'fedora-f41' }, { name: 'f42', digest: 'sha256:42', phase: 'Ready', pvcName: 'fedora-f42' }] },
+  };
+  const onDisk = (image: string) => ({ spec: { template: { spec: { volumes: [{ name: 'root', containerDisk: { image } }] } } } });
+  it('finds the version by the containerDisk digest of the image volume, with or without a tag', () => {
+    expect(imageVersionOfVM(onDisk('reg.example/disks/fedora@sha256:41'), 'root', view, 'images')).toEqual({ name: 'f41', phase: 'Obsolete' });
+    expect(imageVersionOfVM(onDisk('reg.example/disks/fedora:41@sha256:42'), 'root', view, 'images')).toEqual({ name: 'f42', phase: 'Ready' });
+    expect(imageVersionOfVM(onDisk('other.example/fedora@sha256:41'), 'root', view, 'images')).toBeUndefined();
+    expect(imageVersionOfVM(onDisk('reg.example/disks/fedora:41'), 'root', view, 'images')).toBeUndefined();
+  });
+  it('finds the version by the PVC the image disk clones, in the image namespace only', () => {
+    const cloning = (namespace: string) => ({ spec: { dataVolumeTemplates: [{ metadata: { name: 'web-0-root-aa' }, spec: { source: { pvc: { namespace, name: 'fedora-f41' } } } }], template: { spec: { volumes: [{ name: 'root', dataVolume: { name: 'web-0-root-aa' } }] } } } });
+    expect(imageVersionOfVM(cloning('images'), 'root', view, 'images')).toEqual({ name: 'f41', phase: 'Obsolete' });
+    expect(imageVersionOfVM(cloning('elsewhere'), 'root', view, 'images')).toBeUndefined();
   });
 });

@@ -120,3 +120,35 @@ export function resolveFleetImage(fleetImage: VMFleetSpec['image'], golden: Gold
   if (!digest) return waitFor('VersionNotReady', `${versionWhat} is ${recorded.phase} but has no digest recorded yet`);
   return { ok: true, image: { version: versionName, phase: recorded.phase, containerDisk: `${registry.repository}@${digest}` } };
 }
+
+/**
+ * The recorded version of `golden` a VM boots from its image volume: the status version whose
+ * digest its containerDisk names (`repository@digest`), or whose PVC its image disk clones.
+ * Undefined when the VM boots something the image has no record of.
+ */
+export function imageVersionOfVM(
+  vm: { spec?: { dataVolumeTemplates?: { metadata?: { name?: string }; spec?: { source?: { pvc?: { namespace?: string; name: string } } } }[]; template?: { spec?: { volumes?: { name: string; containerDisk?: { image?: string }; dataVolume?: { name: string } }[] } } } },
+  imageVolume: string,
+  golden: GoldenImageView,
+  imageNamespace: string,
+): { name: string; phase: VersionPhase } | undefined {
+  const volume = vm.spec?.template?.spec?.volumes?.find((v) => v.name === imageVolume);
+  if (!volume) return undefined;
+  const versions = golden.status?.versions ?? [];
+  const image = volume.containerDisk?.image;
+  if (image !== undefined) {
+    const at = image.lastIndexOf('@');
+    const repository = golden.spec.source.registry?.repository;
+    if (at < 0 || repository === undefined) return undefined;
+    const named = image.slice(0, at);
+    // `repo@digest` or `repo:tag@digest`.
+    if (named !== repository && !named.startsWith(`${repository}:`)) return undefined;
+    const found = versions.find((v) => v.digest === image.slice(at + 1));
+    return found ? { name: found.name, phase: found.phase } : undefined;
+  }
+  const disk = volume.dataVolume?.name;
+  const source = vm.spec?.dataVolumeTemplates?.find((t) => t.metadata?.name === disk)?.spec?.source?.pvc;
+  if (!source || (source.namespace ?? imageNamespace) !== imageNamespace) return undefined;
+  const found = versions.find((v) => v.pvcName === source.name);
+  return found ? { name: found.name, phase: found.phase } : undefined;
+}

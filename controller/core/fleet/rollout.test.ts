@@ -275,3 +275,36 @@ describe('planRollout: properties', () => {
     );
   });
 });
+
+describe('planRollout: VMs on an Obsolete image version', () => {
+  const obsolete = (index: number, over: Partial<ObservedVM> = {}) => vm(index, { revision: OLD, obsolete: 'f41', ...over });
+  it('rolls them forward under OnDelete, below the partition and while paused, within maxUnavailable', () => {
+    const vms = [obsolete(0), obsolete(1), vm(2)];
+    for (const s of [spec({ strategy: 'OnDelete' }), spec({ partition: 3 }), spec({ paused: true })]) {
+      const p = plan(s, vms);
+      expect(summary(p)).toEqual(['Restart web-1']);
+      expect(p.blocked).toEqual(['obsolete image: web-0 waits for maxUnavailable 1']);
+    }
+  });
+  it('waits for the disruption window, and never pushes VMs onto a halted rollout', () => {
+    const closed = planRollout({ fleet: 'web', spec: spec({ strategy: 'OnDelete' }), updateRevision: NEW, now: NOW, vms: [obsolete(0), vm(1), vm(2)], restartsAllowed: false });
+    expect(summary(closed)).toEqual([]);
+    expect(closed.blocked).toEqual(['obsolete image: web-0 waits for the disruption window']);
+    const halted = plan(spec({ partition: 3 }), [obsolete(0), vm(1, { ready: false, failed: true }), vm(2)]);
+    expect(summary(halted)).toEqual([]);
+  });
+  it('leaves an outdated VM that is not on an Obsolete version to the strategy', () => {
+    expect(summary(plan(spec({ strategy: 'OnDelete' }), [vm(0, { revision: OLD }), vm(1), vm(2)]))).toEqual([]);
+  });
+  it('never more unavailable than maxUnavailable, whatever mix (property)', () => {
+    fc.assert(fc.property(fc.array(fc.record({ obsolete: fc.boolean(), outdated: fc.boolean(), ready: fc.boolean() }), { minLength: 1, maxLength: 8 }), fc.integer({ min: 0, max: 3 }), (vms, maxUnavailable) => {
+      const observed = vms.map((v, i) => vm(i, { ...(v.outdated ? { revision: OLD } : {}), ready: v.ready, ...(v.obsolete && v.outdated ? { obsolete: 'f41' } : {}) }));
+      const s = spec({ replicas: vms.length, maxUnavailable, strategy: 'OnDelete' });
+      const p = plan(s, observed);
+      const disrupted = p.actions.filter((a) => a.type === 'Restart' && observed.find((o) => o.name === a.name)?.ready).length;
+      const unavailable = observed.filter((o) => !o.ready).length;
+      // rolloutLimits as Deployments: maxUnavailable and maxSurge both 0 means maxUnavailable 1.
+      expect(disrupted).toBeLessThanOrEqual(Math.max(0, rolloutLimits(s).maxUnavailable - unavailable));
+    }));
+  });
+});

@@ -98,6 +98,8 @@ export interface ObservedVM {
   migrating?: boolean;
   /** Drift remediation falls back to restarting it (not live-migratable): why. */
   driftRestart?: string;
+  /** The Obsolete image version it runs: rolled forward in the disruption window, whatever the strategy. */
+  obsolete?: string;
 }
 
 export interface PlanInput {
@@ -201,6 +203,9 @@ function compareBy<T>(...keys: ((x: T) => number)[]): (a: T, b: T) => number {
  * - Disruption window closed (restartsAllowed false): no restarts, recreates, replacements or
  *   surge; scaling and in-place updates go on.
  * - A VM whose VMI is migrating is never restarted, recreated or replaced by the rollout.
+ * - VMs on an Obsolete image version (obsolete) are restarted onto the update revision within the
+ *   disruption window and maxUnavailable, whatever the strategy, partition or pause, unless the
+ *   rollout is halted.
  * - Drift restarts (driftRestart, the fallback for VMs that cannot migrate) come after the
  *   rollout, within the same maxUnavailable budget, whatever the strategy or pause.
  * - At most one action per VM; creates never reuse an observed index.
@@ -306,6 +311,24 @@ export function planRollout(input: PlanInput): Plan {
       }
       if (inScope(vm) && vm.change === 'recreate') act({ type: 'Recreate', index: vm.index, name: vm.name, message: `dataVolumeTemplates changed in revision ${updateRevision}` });
       else act({ type: 'Restart', index: vm.index, name: vm.name, message: `restart-required change to revision ${updateRevision}` });
+    }
+  }
+
+  // VMs on an Obsolete image version roll forward to the update revision in the disruption
+  // window, under OnDelete, below the partition and while paused too; never onto a halted rollout.
+  if (!halted) {
+    for (const vm of active.filter((v) => v.obsolete !== undefined && outdated(v) && !touched.has(v.name) && !v.restarting && !v.migrating).sort(rolloutOrder)) {
+      if (!windowOpen) {
+        blocked.push(`obsolete image: ${vm.name} waits for the disruption window`);
+        continue;
+      }
+      if (!disrupt(vm)) {
+        blocked.push(`obsolete image: ${vm.name} waits for maxUnavailable ${maxUnavailable}`);
+        continue;
+      }
+      const message = `runs Obsolete image version ${vm.obsolete}; rolled forward to revision ${updateRevision}`;
+      if (vm.change === 'recreate') act({ type: 'Recreate', index: vm.index, name: vm.name, message });
+      else act({ type: 'Restart', index: vm.index, name: vm.name, message });
     }
   }
 
