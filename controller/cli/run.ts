@@ -225,8 +225,15 @@ export async function run(flags: RunFlags): Promise<void> {
 /** Everything `run` checks before it starts: flags and the client config. Throws UsageError. */
 function prepare(flags: RunFlags) {
   const log = jsonLogger(logLevel(flags.logLevel));
-  const metricsAddress = parseBindAddress('--metrics-bind-address', flags.metricsBindAddress);
-  const probeAddress = parseBindAddress('--health-probe-bind-address', flags.healthProbeBindAddress);
+  const bind = (flag: string, value: string) => {
+    try {
+      return parseBindAddress(flag, value);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  };
+  const metricsAddress = bind('--metrics-bind-address', flags.metricsBindAddress);
+  const probeAddress = bind('--health-probe-bind-address', flags.healthProbeBindAddress);
   positiveInteger('--migration-budget', flags.migrationBudget);
   budgetScope(flags.migrationBudgetScope, flags.namespace);
   return { ...loadClientConfig(flags.kubeconfig), log, metricsAddress, probeAddress };
