@@ -17,10 +17,16 @@ export interface ControllerProcess {
   stop(): Promise<Record<string, number>>;
 }
 
+/** A fleet controller of the namespace against the test control plane, campaigning on short leases. */
 export function startControllerProcess(namespace: string, extraArgs: string[] = []): ControllerProcess {
   const kubeconfig = process.env.VIRTFLEET_TEST_KUBECONFIG!;
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'controller', 'cli', 'main.ts'), 'run', '--kubeconfig', kubeconfig, '-n', namespace, '--migration-budget-scope', 'namespace', '--qps', '100', '--burst', '200',
-    '--leader-elect', '--lease-duration', '2s', '--renew-deadline', '1500ms', '--retry-period', '200ms', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return startRunProcess(['--kubeconfig', kubeconfig, '-n', namespace, '--migration-budget-scope', 'namespace', '--qps', '100', '--burst', '200',
+    '--leader-elect', '--lease-duration', '2s', '--renew-deadline', '1500ms', '--retry-period', '200ms', ...extraArgs]);
+}
+
+/** `virtfleet run` with exactly these arguments, and the environment given (default: the test's own). */
+export function startRunProcess(args: string[], env: NodeJS.ProcessEnv = process.env): ControllerProcess {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'controller', 'cli', 'main.ts'), 'run', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   const lines: Record<string, unknown>[] = [];
   const collect = (stream: NodeJS.ReadableStream, echo: boolean) => {
     let buffer = '';
