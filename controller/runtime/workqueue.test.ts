@@ -74,3 +74,48 @@ describe('WorkQueue', () => {
     );
   });
 });
+
+describe('WorkQueue observer', () => {
+  it('reports one start and one finish per key handed out, and times both with its clock', async () => {
+    let now = 0;
+    const seen = { added: 0, started: [] as number[], finished: [] as number[], retried: 0 };
+    const q = new WorkQueue<string>({ now: () => now });
+    q.observe({ added: () => void seen.added++, started: (ms) => void seen.started.push(ms), finished: (ms) => void seen.finished.push(ms), retried: () => void seen.retried++ });
+    q.add('a');
+    q.add('a');
+    q.add('b');
+    now = 10;
+    const a = (await q.get())!;
+    now = 25;
+    expect(q.longestRunningMs()).toBe(15);
+    q.add('a'); // again while processing: runs after done()
+    q.done(a);
+    expect(seen.added).toBe(3);
+    expect(seen.started).toEqual([10]);
+    expect(seen.finished).toEqual([15]);
+    expect(q.longestRunningMs()).toBe(0);
+    q.addRateLimited('c');
+    expect(seen.retried).toBe(1);
+  });
+
+  it('never reports more finishes than starts, nor starts than adds', async () => {
+    await fc.assert(fc.asyncProperty(fc.array(fc.tuple(fc.constantFrom('add', 'get', 'done'), fc.constantFrom('a', 'b', 'c')), { maxLength: 40 }), async (ops) => {
+      const counts = { added: 0, started: 0, finished: 0 };
+      const q = new WorkQueue<string>();
+      q.observe({ added: () => void counts.added++, started: () => void counts.started++, finished: () => void counts.finished++, retried: () => undefined });
+      const held = new Set<string>();
+      for (const [op, key] of ops) {
+        if (op === 'add') q.add(key);
+        else if (op === 'get' && q.length > 0) held.add((await q.get())!);
+        else if (op === 'done' && held.has(key)) {
+          held.delete(key);
+          q.done(key);
+        }
+        expect(counts.finished).toBeLessThanOrEqual(counts.started);
+        expect(counts.started).toBeLessThanOrEqual(counts.added);
+        expect(counts.started - counts.finished).toBe(held.size);
+      }
+      q.shutdown();
+    }));
+  });
+});
