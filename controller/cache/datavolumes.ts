@@ -4,11 +4,11 @@ import type { DataVolume } from '../core/image/cdi.ts';
 import { RESOURCES } from '../kube/resources.ts';
 import type { ManagerContext } from '../runtime/manager.ts';
 
-/** A DataVolume as cached: identity, labels, owners, its source, and what CDI reports. */
+/** A DataVolume as cached: identity and age, labels, owners, its source, and what CDI reports. */
 export function cachedDataVolume(dv: DataVolume): void {
   const m = dv.metadata ?? {};
   dv.metadata = {
-    name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion,
+    name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp,
     ...(m.labels ? { labels: m.labels } : {}), ...(m.ownerReferences ? { ownerReferences: m.ownerReferences } : {}),
     ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}),
   };

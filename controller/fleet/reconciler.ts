@@ -199,7 +199,10 @@ export class FleetReconciler {
     const namespace = fleet.metadata!.namespace!;
     const disks = this.o.caches.dataVolumes.list(namespace).filter((dv) => dv.metadata?.labels?.[FLEET_LABEL] === fleet.metadata!.name);
     if (disks.length === 0) return;
-    const views = disks.map((dv) => ({ name: dv.metadata!.name!, uid: dv.metadata!.uid!, labels: dv.metadata?.labels ?? {}, ownerReferences: dv.metadata?.ownerReferences ?? [], deletionTimestamp: dv.metadata?.deletionTimestamp }));
+    const views = disks.map((dv) => ({
+      name: dv.metadata!.name!, uid: dv.metadata!.uid!, labels: dv.metadata?.labels ?? {}, ownerReferences: dv.metadata?.ownerReferences ?? [],
+      deletionTimestamp: dv.metadata?.deletionTimestamp, createdAt: epochOf(dv.metadata?.creationTimestamp),
+    }));
     for (const vm of vms) {
       const vmi = this.o.caches.vmis.get(vm.metadata!.name!, namespace);
       const stale = staleImageDisks({
@@ -535,4 +538,10 @@ function withObsolete(drift: DriftSummary, obsolete: readonly string[], observed
     reason: drift.reason ?? 'ObsoleteImage',
     message: drift.message ? `${drift.message}; ${message}` : message,
   };
+}
+
+/** Epoch ms of an API timestamp (string or Date); 0 when absent or unreadable. */
+function epochOf(t: Date | string | undefined): number {
+  const ms = t === undefined ? Number.NaN : new Date(t).getTime();
+  return Number.isNaN(ms) ? 0 : ms;
 }

@@ -9,6 +9,8 @@ export interface DiskView {
   labels?: Record<string, string>;
   ownerReferences?: { uid: string; kind: string; controller?: boolean }[];
   deletionTimestamp?: unknown;
+  /** metadata.creationTimestamp, epoch ms. */
+  createdAt: number;
 }
 
 export interface VMDiskUse {
@@ -20,14 +22,22 @@ export interface VMDiskUse {
   mountedByVMI: readonly string[];
 }
 
-/** Image disks (IMAGE_DISK_LABEL) the VM controls that neither its spec nor its VMI uses. */
+/**
+ * Image disks (IMAGE_DISK_LABEL) the VM controls that neither its spec nor its VMI uses, and that
+ * are older than the image disk its spec names. The age rule guards against a stale cache: a VM
+ * read before its update names the old disk while the new one already exists, and the new one is
+ * younger, so it is never taken for a leftover. Without the spec's disk in view nothing is stale.
+ */
 export function staleImageDisks(vm: VMDiskUse, disks: readonly DiskView[]): string[] {
   const templates = new Set(vm.templates);
   const mounted = new Set(vm.mountedByVMI);
-  return disks
-    .filter((d) => d.labels?.[IMAGE_DISK_LABEL] !== undefined && !d.deletionTimestamp)
-    .filter((d) => d.ownerReferences?.some((o) => o.controller && o.kind === 'VirtualMachine' && o.uid === vm.uid))
-    .filter((d) => !templates.has(d.name) && !mounted.has(d.name))
+  const imageDisks = disks
+    .filter((d) => d.labels?.[IMAGE_DISK_LABEL] !== undefined)
+    .filter((d) => d.ownerReferences?.some((o) => o.controller && o.kind === 'VirtualMachine' && o.uid === vm.uid));
+  const current = imageDisks.find((d) => templates.has(d.name));
+  if (!current) return [];
+  return imageDisks
+    .filter((d) => !d.deletionTimestamp && !templates.has(d.name) && !mounted.has(d.name) && d.createdAt < current.createdAt)
     .map((d) => d.name)
     .sort();
 }
