@@ -6,17 +6,18 @@
 // only when it changed, guarded by resourceVersion so a stale cache never records a version twice.
 import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { V1PersistentVolumeClaim, V1Secret } from '@kubernetes/client-node';
-import type { GoldenImage } from '../api/objects.ts';
+import type { GoldenImage, VMFleet } from '../api/objects.ts';
 import type { Cache } from '../cache/cache.ts';
-import { statusDiffers, withTransitionTimes } from '../core/conditions.ts';
+import { condition, statusDiffers, withTransitionTimes } from '../core/conditions.ts';
 import { FLEET_LABEL } from '../core/fleet/names.ts';
 import type { DataSource, DataVolume } from '../core/image/cdi.ts';
-import { applyDeprecations, resolveChannels, type HealthCount } from '../core/image/channels.ts';
+import { applyDeprecations, channelRecords, resolveChannels, type HealthCount } from '../core/image/channels.ts';
 import { applyVersionState, dataSourceName, dataVolumeName, derivedRegistrySecret, desiredDataSource, desiredDataVolume, IMAGE_LABEL, nextVersionState } from '../core/image/materialise.ts';
 import { confirmDeletion, retentionPlan } from '../core/image/retention.ts';
+import { decideRollbacks, withRejections, type FleetOnChannel } from '../core/image/rollback.ts';
 import { nextPoll } from '../core/image/schedule.ts';
 import { imageConditions, type FailedImport } from '../core/image/summary.ts';
-import type { FoundVersion, ImageRef, ImageStatus, RecordedVersion } from '../core/image/types.ts';
+import type { FoundVersion, ImageRef, ImageStatus, RecordedChannel, RecordedVersion } from '../core/image/types.ts';
 import { clonesReading, countUsage, imageRefsOfVM, parseDigestedImage, type DataSourcePointer } from '../core/image/usage.ts';
 import { recordVersions } from '../core/image/versions.ts';
 import { ApiError, type KubeClient } from '../kube/client.ts';
@@ -34,6 +35,8 @@ export interface ImageCaches {
   dataVolumes: Cache<DataVolume>;
   dataSources: Cache<DataSource>;
   vms: Cache<V1VirtualMachine>;
+  /** The fleets, to see how the ones on this image's channels fare (automatic rollback). */
+  fleets: Cache<VMFleet>;
 }
 
 export interface ImageReconcilerOptions {
@@ -202,8 +205,15 @@ export class ImageReconciler {
     const deprecated = applyDeprecations(versions, spec.deprecations, nowDate);
     versions = deprecated.versions;
     if (deprecated.nextChange) requeue.push(Math.max(0, deprecated.nextChange.getTime() - now));
-    const channels = resolveChannels({ spec, versions, previous: previous.channels ?? [], now: nowDate, health: (version) => this.health(ref, spec, versions, version) });
+    const rollback = decideRollbacks({ spec, channels: previous.channels ?? [], versions, fleets: this.fleetsOnChannels(ref, spec, versions, previous.channels ?? [], now), now: nowDate });
+    versions = withRejections(versions, rollback.rejected);
+    if (rollback.retryAt) requeue.push(Math.max(0, rollback.retryAt.getTime() - now));
+    const rejected = new Set(rollback.rejected.keys());
+    for (const b of rollback.rollbacks) transitions.push({ type: 'Warning', reason: 'VersionRolledBack', message: b.message });
+    const channels = resolveChannels({ spec, versions, previous: previous.channels ?? [], now: nowDate, rejected, health: (version) => this.health(ref, spec, versions, version) });
     for (const gate of channels.gates) if (gate.retryAt) requeue.push(Math.max(0, gate.retryAt.getTime() - now));
+    const channelStatus = channelRecords(channels, rollback.settled, nowDate);
+    transitions.push(...channelTransitions(previous.channels ?? [], channelStatus));
     if ((spec.storage?.type ?? 'ContainerDisk') === 'DataVolume') await this.applyDataSources(ref, channels.channels, versions);
 
     // 5. Who uses which version, and what retention may delete.
@@ -228,8 +238,13 @@ export class ImageReconciler {
       gates: channels.gates,
       importing,
       failed,
+      rejected,
     });
     const conditions = summary.conditions.slice();
+    if (rollback.rejected.size > 0) {
+      const marks = [...rollback.rejected].map(([version, mark]) => `${version}: ${mark.message ?? mark.reason}`);
+      conditions.push(condition('RolledBack', 'True', 'VersionRejected', `${marks.join('; ')}; list a version in spec.clearedRejections to let channels take it up again`, generation));
+    }
     if (problem && !isPermanent(problem) && !stalled) {
       // A source that fails for now (unreachable, rate-limited, 5xx) is retried: Reconciling, not Stalled.
       const at = conditions.findIndex((c) => c.type === 'Reconciling');
@@ -242,7 +257,7 @@ export class ImageReconciler {
       ...(summary.latestVersion ? { latestVersion: summary.latestVersion } : {}),
       availableVersions: summary.availableVersions,
       versions,
-      channels: channels.channels,
+      channels: channelStatus,
       conditions: withTransitionTimes(previous.conditions, conditions, nowIso) as ImageStatus['conditions'],
     };
     if (statusDiffers(previous, status) || Object.keys(previous).some((k) => !(k in status))) {
@@ -356,6 +371,34 @@ export class ImageReconciler {
     return deleted;
   }
 
+  /**
+   * The fleets on this image's channels, each with its VMs on the channel's recorded version and
+   * whether they are healthy (Ready for the fleet's minReadySeconds): the rollback decision's input.
+   */
+  private fleetsOnChannels(ref: ImageRef, spec: GoldenImage['spec'], versions: RecordedVersion[], channels: readonly RecordedChannel[], now: number): FleetOnChannel[] {
+    const out: FleetOnChannel[] = [];
+    const vms = this.o.caches.vms.list();
+    const dataSources = this.dataSourcePointers();
+    for (const fleet of this.o.caches.fleets.list()) {
+      const namespace = fleet.metadata?.namespace ?? '';
+      const image = fleet.spec.image;
+      if (image.name !== ref.name || (image.namespace ?? namespace) !== ref.namespace || image.channel === undefined) continue;
+      const target = versions.find((v) => v.name === channels.find((c) => c.name === image.channel)?.version);
+      if (!target) continue;
+      const minReadyMs = (fleet.spec.minReadySeconds ?? 0) * 1000;
+      const own = vms.filter((vm) => vm.metadata?.namespace === namespace && vm.metadata.labels?.[FLEET_LABEL] === fleet.metadata?.name);
+      const onVersion = own.filter((vm) => (countUsage({ image: ref, spec, versions: [target], vms: [vm], dataSources }).get(target.name) ?? 0) > 0);
+      const stalled = fleet.status?.conditions?.find((c) => c.type === 'Stalled');
+      out.push({
+        fleet: `${namespace}/${fleet.metadata?.name ?? ''}`,
+        channel: image.channel,
+        rolloutHalted: stalled?.status === 'True' && stalled.reason === 'RolloutHalted',
+        vms: onVersion.map((vm) => ({ name: vm.metadata?.name ?? '', healthy: readyFor(vm, minReadyMs, now) })),
+      });
+    }
+    return out;
+  }
+
   /** VMs of fleets that boot `version`, and how many of them are ready (the promotion gate's input). */
   private health(ref: ImageRef, spec: GoldenImage['spec'], versions: RecordedVersion[], version: string): HealthCount {
     const target = versions.find((v) => v.name === version);
@@ -364,6 +407,30 @@ export class ImageReconciler {
     const users = fleetVMs.filter((vm) => (countUsage({ image: ref, spec, versions: [target], vms: [vm], dataSources: [] }).get(version) ?? 0) > 0);
     return { healthy: users.filter((vm) => vm.status?.ready === true).length, total: users.length };
   }
+}
+
+/** Whether the VM has been Ready for at least `ms` (its Ready condition's last transition). */
+function readyFor(vm: V1VirtualMachine, ms: number, now: number): boolean {
+  if (vm.status?.ready !== true) return false;
+  if (ms <= 0) return true;
+  const ready = vm.status.conditions?.find((c) => c.type === 'Ready') as { lastTransitionTime?: string | Date } | undefined;
+  const since = Date.parse(String(ready?.lastTransitionTime ?? ''));
+  return !Number.isNaN(since) && now - since >= ms;
+}
+
+/** Events for channel moves and gates that changed state (waiting for soak or health, blocked). */
+function channelTransitions(before: readonly RecordedChannel[], after: readonly RecordedChannel[]): { type: 'Normal' | 'Warning'; reason: string; message: string }[] {
+  const out: { type: 'Normal' | 'Warning'; reason: string; message: string }[] = [];
+  for (const c of after) {
+    const old = before.find((o) => o.name === c.name);
+    if (c.version !== undefined && old?.version !== c.version) out.push({ type: 'Normal', reason: 'ChannelMoved', message: `channel ${c.name} moved ${old?.version ? `from ${old.version} ` : ''}to ${c.version}` });
+    if (c.gate && c.gate.state !== 'Open' && old?.gate?.state !== c.gate.state) {
+      out.push(c.gate.state === 'Blocked'
+        ? { type: 'Warning', reason: 'ChannelBlocked', message: `channel ${c.name}: ${c.gate.message ?? 'blocked'}` }
+        : { type: 'Normal', reason: 'PromotionWaiting', message: `channel ${c.name}: ${c.gate.message ?? 'waiting'}` });
+    }
+  }
+  return out;
 }
 
 /** Problems a retry alone will not fix: they make the image Stalled. */

@@ -2,9 +2,11 @@
 // follow imports and to see clones reading a version), the images' DataSources, and the VM
 // informer the fleet controller shares; VM events are mapped to the images whose versions they
 // name, through an index of images by repository and the DataVolumes' and DataSources' labels.
+// The VMFleet informer (shared with the fleet controller) maps each fleet to the image it boots
+// from, so a fleet's rollout halting reaches the image's rollback decision at once.
 import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { GoldenImage } from '../api/objects.ts';
+import type { GoldenImage, VMFleet } from '../api/objects.ts';
 import { dataVolumeInformer } from '../cache/datavolumes.ts';
 import { vmInformer } from '../cache/vms.ts';
 import type { DataSource, DataVolume } from '../core/image/cdi.ts';
@@ -33,10 +35,12 @@ export function imageController(ctx: ManagerContext, o: ImageControllerOptions):
   const dataVolumes = dataVolumeInformer(ctx, ns);
   const dataSources = ctx.informer<DataSource>(RESOURCES.dataSource, { namespace: ns, labelSelector: IMAGE_LABEL });
   const vms = vmInformer(ctx, ns);
+  // Shared with the fleet controller: how the fleets on a channel fare decides automatic rollback.
+  const fleets = ctx.informer<VMFleet & KubernetesObject>(RESOURCES.vmFleet, { namespace: ns });
   const events = new EventRecorder(ctx.client, ctx.identity, (err) => ctx.log.error('event not recorded', { error: String(err) }));
   const reconciler = new ImageReconciler({
     client: ctx.client,
-    caches: { images, dataVolumes, dataSources, vms },
+    caches: { images, dataVolumes, dataSources, vms, fleets },
     events,
     log: ctx.log,
     namespace: ns,
@@ -82,6 +86,7 @@ export function imageController(ctx: ManagerContext, o: ImageControllerOptions):
     related: [
       { informer: dataVolumes, keysFor: imagesOfDataVolume },
       { informer: dataSources, keysFor: ownerKey },
+      { informer: fleets, keysFor: (fleet) => imageKeyOfFleet(fleet as VMFleet) },
       { informer: vms, keysFor: (vm) => imagesReferencedBy(vm as V1VirtualMachine, imagesOfRepository, dataVolumes, dataSources) },
     ],
     reconcile: (key) => reconciler.reconcile(key),
@@ -89,4 +94,10 @@ export function imageController(ctx: ManagerContext, o: ImageControllerOptions):
     resyncMs: o.resyncMs ?? 10 * 60_000,
     onError: (key, err) => ctx.log.error('reconcile failed; retrying', { goldenImage: key, error: String(err) }),
   });
+}
+
+/** The GoldenImage a fleet boots from, as a key (its namespace defaults to the fleet's). */
+function imageKeyOfFleet(fleet: VMFleet): string[] {
+  const image = fleet.spec?.image;
+  return image?.name ? [`${image.namespace ?? fleet.metadata?.namespace ?? ''}/${image.name}`] : [];
 }
