@@ -16,7 +16,7 @@ import { RUN_DEFAULTS } from './run-flags.ts';
 import { startController, untilSignalled } from './run.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CRD_DIRS = [join(ROOT, 'crds'), join(ROOT, 'test', 'fixtures', 'crds')];
+export const CRD_DIRS = [join(ROOT, 'crds'), join(ROOT, 'schemas', 'kubevirt')];
 
 export function stateDir(): string {
   return process.env.VIRTFLEET_HOME ?? join(homedir(), '.cache', 'virtfleet', 'local');
