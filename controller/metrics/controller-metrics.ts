@@ -7,7 +7,7 @@ import type { GoldenImage, VMFleet } from '../api/objects.ts';
 import type { RequestObserver } from '../kube/http.ts';
 import type { ReconcileObserver, ReconcileOutcome } from '../runtime/controller.ts';
 import type { QueueObserver } from '../runtime/workqueue.ts';
-import { fleetDrift, fleetReplicas, imagePolls, imageVersions, migrationsFinished, migrationsInFlight, rolloutProgress, type MigrationLike, type Sample } from './product.ts';
+import { fleetDrift, fleetReplicas, imagePolls, imageVersions, migrationsFinished, migrationsInFlight, rolloutProgress, type MigrationLike, type Sample, fleetConditions } from './product.ts';
 
 /** What the gauges read when scraped; each returns what the caches hold now (nothing while standby). */
 export interface MetricSources {
@@ -68,10 +68,11 @@ export class ControllerMetrics implements ReconcileObserver, RequestObserver {
     product('virtfleet_fleet_replicas', 'Replicas of each VMFleet by state (desired, ready, available, updated)', ['namespace', 'fleet', 'state'], () => fleetReplicas(sources.fleets()));
     product('virtfleet_fleet_drifted_replicas', 'Drifted replicas of each VMFleet by kind of drift', ['namespace', 'fleet', 'kind'], () => fleetDrift(sources.fleets()));
     product('virtfleet_fleet_rollout_progress', 'Updated replicas of each VMFleet over its desired replicas (1 when done)', ['namespace', 'fleet'], () => rolloutProgress(sources.fleets()));
-    product('virtfleet_migrations_in_flight', 'Live migrations of fleets not yet finished, by drift kind', ['reason'], () => migrationsInFlight(sources.migrations()));
-    product('virtfleet_migrations_finished', 'Finished live migrations of fleets still in the cluster, by result and drift kind', ['result', 'reason'], () => migrationsFinished(sources.migrations()));
+    product('virtfleet_fleet_condition', 'Conditions of each VMFleet: 1 per condition, by type, status and reason', ['namespace', 'fleet', 'type', 'status', 'reason'], () => fleetConditions(sources.fleets()));
+    product('virtfleet_migrations_in_flight', 'Live migrations of fleets not yet finished, by fleet and drift kind', ['namespace', 'fleet', 'reason'], () => migrationsInFlight(sources.migrations()));
+    product('virtfleet_migrations_finished', 'Finished live migrations of fleets still in the cluster, by fleet, result and drift kind', ['namespace', 'fleet', 'result', 'reason'], () => migrationsFinished(sources.migrations()));
     product('virtfleet_image_versions', 'Versions of each GoldenImage by phase', ['namespace', 'image', 'phase'], () => imageVersions(sources.goldenImages()));
-    product('virtfleet_image_polls', 'GoldenImages by the result of their latest source poll (reason of a failed one)', ['result', 'reason'], () => imagePolls(sources.goldenImages()));
+    product('virtfleet_image_polls', 'Each GoldenImage by the result of its latest look at its source (reason of a failed one)', ['namespace', 'image', 'result', 'reason'], () => imagePolls(sources.goldenImages()));
   }
 
   reconciled(controller: string, _key: string, outcome: ReconcileOutcome, seconds: number): void {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import type { VMFleet } from '../api/objects.ts';
-import { fleetDrift, fleetReplicas, migrationsFinished, migrationsInFlight, rolloutProgress, type MigrationLike } from './product.ts';
+import { fleetConditions, fleetDrift, fleetReplicas, imagePolls, migrationsFinished, migrationsInFlight, rolloutProgress, type MigrationLike } from './product.ts';
 
 const count = fc.nat({ max: 50 });
 const fleetArb: fc.Arbitrary<VMFleet> = fc.record({
@@ -47,5 +47,18 @@ describe('product gauges', () => {
       const failed = ours.filter((m) => m.status?.phase === 'Failed').length;
       expect(total(migrationsFinished(migrations).filter((s) => s.labels.result === 'failure'))).toBe(failed);
     }));
+  });
+});
+
+describe('fleetConditions and imagePolls', () => {
+  it('one sample per fleet condition, with its type, status and reason', () => {
+    const fleet = { metadata: { namespace: 'ns', name: 'web' }, spec: {} as VMFleet['spec'], status: { conditions: [{ type: 'Stalled', status: 'True' as const, reason: 'RolloutHalted', message: 'm', lastTransitionTime: 't' }] } };
+    expect(fleetConditions([fleet])).toEqual([{ labels: { namespace: 'ns', fleet: 'web', type: 'Stalled', status: 'True', reason: 'RolloutHalted' }, value: 1 }]);
+  });
+  it('an image whose source fails for now (Reconciling) or for good (Stalled) is an error, with the reason', () => {
+    const image = (type: string, reason: string) => ({ metadata: { namespace: 'ns', name: 'fedora' }, spec: { source: {} }, status: { conditions: [{ type, status: 'True' as const, reason, message: '', lastTransitionTime: 't' }] } });
+    expect(imagePolls([image('Reconciling', 'SourceUnreachable')])[0]!.labels).toEqual({ namespace: 'ns', image: 'fedora', result: 'error', reason: 'SourceUnreachable' });
+    expect(imagePolls([image('Stalled', 'Unauthorized')])[0]!.labels).toMatchObject({ result: 'error', reason: 'Unauthorized' });
+    expect(imagePolls([image('Reconciling', 'Importing')])[0]!.labels).toMatchObject({ result: 'success', reason: '' });
   });
 });

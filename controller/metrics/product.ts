@@ -2,6 +2,10 @@
 // counters kept beside them, which would drift from the objects): pure functions from objects
 // to samples, so they can be property-tested.
 import type { GoldenImage, VMFleet } from '../api/objects.ts';
+import { VERSION_PHASES } from '../api/schema/goldenimage.ts';
+import { DRIFT_KIND_NAMES } from '../api/schema/vmfleet.ts';
+import { FLEET_LABEL } from '../core/fleet/names.ts';
+import { DRIFT_LABEL } from '../fleet/remediation.ts';
 
 export interface Sample {
   labels: Record<string, string>;
@@ -10,16 +14,16 @@ export interface Sample {
 
 /** A VirtualMachineInstanceMigration as far as the gauges read it. */
 export interface MigrationLike {
-  metadata?: { labels?: Record<string, string> };
+  metadata?: { namespace?: string; labels?: Record<string, string> };
   status?: { phase?: string };
 }
 
-const FLEET_LABEL = 'virtfleet.io/fleet';
-const DRIFT_LABEL = 'virtfleet.io/drift';
 const FINISHED = new Set(['Succeeded', 'Failed']);
 const FLEET_STATES = ['desired', 'ready', 'available', 'updated'] as const;
-const DRIFT_KINDS = ['placement', 'pendingLiveUpdate', 'manualEdit', 'imbalance', 'obsoleteImage', 'notMigratable'] as const;
-const IMAGE_PHASES = ['Discovered', 'Importing', 'Ready', 'Failed', 'Deprecated', 'Obsolete', 'Deleted'] as const;
+const DRIFT_KINDS = DRIFT_KIND_NAMES;
+const IMAGE_PHASES = VERSION_PHASES;
+/** Source problems an image retries by itself (shown as Reconciling, not Stalled). */
+const RETRIED_SOURCE_PROBLEMS = new Set(['SourceUnreachable', 'RateLimited', 'ServerError']);
 
 function fleetLabels(f: VMFleet): Record<string, string> {
   return { namespace: f.metadata?.namespace ?? '', fleet: f.metadata?.name ?? '' };
@@ -69,23 +73,28 @@ function countBy<T>(items: readonly T[], labelsOf: (item: T) => Record<string, s
   return [...counts.values()];
 }
 
-/** virtfleet_migrations_in_flight{reason}: the fleets' migrations not yet finished, by drift kind. */
+/** virtfleet_migrations_in_flight{namespace,fleet,reason}: the fleets' migrations not yet finished, by drift kind. */
 export function migrationsInFlight(migrations: readonly MigrationLike[]): Sample[] {
   return countBy(migrations, (m) => {
     const labels = m.metadata?.labels ?? {};
     if (!labels[FLEET_LABEL] || FINISHED.has(m.status?.phase ?? '')) return undefined;
-    return { reason: labels[DRIFT_LABEL] ?? 'unknown' };
+    return { namespace: m.metadata?.namespace ?? '', fleet: labels[FLEET_LABEL], reason: labels[DRIFT_LABEL] ?? 'unknown' };
   });
 }
 
-/** virtfleet_migrations_finished{result,reason}: the fleets' finished migrations still kept, by phase and drift kind. */
+/** virtfleet_migrations_finished{namespace,fleet,result,reason}: the fleets' finished migrations still kept, by phase and drift kind. */
 export function migrationsFinished(migrations: readonly MigrationLike[]): Sample[] {
   return countBy(migrations, (m) => {
     const labels = m.metadata?.labels ?? {};
     const phase = m.status?.phase ?? '';
     if (!labels[FLEET_LABEL] || !FINISHED.has(phase)) return undefined;
-    return { result: phase === 'Succeeded' ? 'success' : 'failure', reason: labels[DRIFT_LABEL] ?? 'unknown' };
+    return { namespace: m.metadata?.namespace ?? '', fleet: labels[FLEET_LABEL], result: phase === 'Succeeded' ? 'success' : 'failure', reason: labels[DRIFT_LABEL] ?? 'unknown' };
   });
+}
+
+/** virtfleet_fleet_condition{namespace,fleet,type,status,reason}: 1 for each condition a fleet has. */
+export function fleetConditions(fleets: readonly VMFleet[]): Sample[] {
+  return fleets.flatMap((f) => (f.status?.conditions ?? []).map((c) => ({ labels: { ...fleetLabels(f), type: c.type, status: c.status, reason: c.reason }, value: 1 })));
 }
 
 /** virtfleet_image_versions{namespace,image,phase}: every phase, zeros included, per GoldenImage. */
@@ -100,12 +109,18 @@ export function imageVersions(images: readonly GoldenImage[]): Sample[] {
 }
 
 /**
- * virtfleet_image_polls{result,reason}: GoldenImages by how their latest source poll went, read
- * from the Stalled condition (a Source* reason is a failed poll; anything else a good one).
+ * virtfleet_image_polls{namespace,image,result,reason}: 1 per GoldenImage, by how its latest
+ * look at the source went, read from its conditions: a problem it retries by itself
+ * (Reconciling with SourceUnreachable, RateLimited or ServerError) or one that stalls it
+ * (Unauthorized, TagNotFound, …) is an error, with that reason.
  */
 export function imagePolls(images: readonly GoldenImage[]): Sample[] {
-  return countBy(images, (img) => {
-    const stalled = img.status?.conditions?.find((c) => c.type === 'Stalled' && c.status === 'True');
-    return stalled?.reason.startsWith('Source') ? { result: 'error', reason: stalled.reason } : { result: 'success', reason: '' };
+  return images.map((img) => {
+    const conditions = img.status?.conditions ?? [];
+    const retried = conditions.find((c) => c.type === 'Reconciling' && c.status === 'True' && RETRIED_SOURCE_PROBLEMS.has(c.reason));
+    const stalled = conditions.find((c) => c.type === 'Stalled' && c.status === 'True');
+    const problem = retried ?? stalled;
+    const labels = { namespace: img.metadata?.namespace ?? '', image: img.metadata?.name ?? '' };
+    return { labels: { ...labels, result: problem ? 'error' : 'success', reason: problem?.reason ?? '' }, value: 1 };
   });
 }

@@ -178,6 +178,9 @@ export const vmFleetSpec: Schema = obj(
   },
 );
 
+/** The kinds of drift status.driftedReplicasByKind counts, one place for every reader. */
+export const DRIFT_KIND_NAMES = ['placement', 'pendingLiveUpdate', 'manualEdit', 'imbalance', 'obsoleteImage', 'notMigratable'] as const;
+
 const driftKinds = {
   placement: int('VMs on a node they no longer belong on.', { minimum: 0 }),
   pendingLiveUpdate: int('VMs whose live-updatable change awaits a migration.', { minimum: 0 }),
