@@ -121,6 +121,15 @@ describe('headManifest against a loopback registry', () => {
     expect(wrong.reason).toBe('Unauthorized');
   });
 
+  it('sends Basic credentials at once to a registry that asked for them before: one request per poll', async () => {
+    await headManifest({ repository: repo('basic/fedora'), tag: 'v1', credentials: reader, caPEM: certs.ca.cert });
+    const before = server.requests.length;
+    expect(await headManifest({ repository: repo('basic/fedora'), tag: 'v1', credentials: reader, caPEM: certs.ca.cert })).toMatchObject({ digest: DIGEST_V1 });
+    const sent = server.requests.slice(before);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.headers.authorization).toMatch(/^Basic /);
+  });
+
   it('reports TagNotFound, RateLimited with Retry-After, a malformed digest and TLS failures', async () => {
     const opts = { caPEM: certs.ca.cert };
     expect(await failure(headManifest({ ...opts, repository: repo('open/fedora'), tag: 'v9' }))).toMatchObject({ reason: 'TagNotFound', status: 404 });

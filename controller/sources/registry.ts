@@ -120,7 +120,10 @@ async function registryRequest(method: 'GET' | 'HEAD', repository: string, path:
   const scope = `repository:${name}:pull`;
   const cacheKey = tokenCacheKey(host, scope, opts.credentials);
   const cached = cachedToken(cacheKey);
-  const first = await send(cached ? `Bearer ${cached}` : undefined);
+  // A host that asked for Basic before gets the credentials at once, as docker clients do: one
+  // request per poll instead of a 401 and a retry.
+  const preemptive = !cached && opts.credentials !== undefined && basicHosts.has(host);
+  const first = await send(cached ? `Bearer ${cached}` : preemptive ? basicAuthorization(opts.credentials!) : undefined);
   if (first.status !== 401) return first;
   if (cached) tokens.delete(cacheKey);
 
@@ -128,8 +131,11 @@ async function registryRequest(method: 'GET' | 'HEAD', repository: string, path:
   if (!challenge) return first;
   if (challenge.scheme === 'basic') {
     if (!opts.credentials) return withoutCredentials(first);
+    if (preemptive) return first; // these credentials were just refused
+    rememberBasicHost(host);
     return send(basicAuthorization(opts.credentials));
   }
+  basicHosts.delete(host);
   const token = await fetchToken(host, challenge.params, scope, opts, remaining);
   return send(`Bearer ${token}`);
 }
@@ -201,6 +207,18 @@ export function parseWWWAuthenticate(value: string): AuthChallenge[] {
 
 function pickChallenge(challenges: AuthChallenge[]): AuthChallenge | undefined {
   return challenges.find((c) => c.scheme === 'bearer' && c.params.realm) ?? challenges.find((c) => c.scheme === 'basic');
+}
+
+// --- Basic hosts --------------------------------------------------------------------------------
+
+const MAX_BASIC_HOSTS = 512;
+/** Registries that answered with a Basic challenge; bounded, oldest forgotten first. */
+const basicHosts = new Set<string>();
+
+function rememberBasicHost(host: string): void {
+  basicHosts.delete(host);
+  while (basicHosts.size >= MAX_BASIC_HOSTS) basicHosts.delete(basicHosts.values().next().value as string);
+  basicHosts.add(host);
 }
 
 // --- Bearer tokens ------------------------------------------------------------------------------
