@@ -4,7 +4,8 @@
 // little memory a level-triggered loop needs beyond the caches (aborted and refused migrations for
 // backoff, reverts made, outcomes told, when migrations were seen), kept per fleet and pruned
 // against the caches on every reconcile of the fleet.
-import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
+import type { V1VirtualMachine, V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
+import type { V1Node } from '@kubernetes/client-node';
 import { desiredVM, FLEET_API_VERSION, FLEET_KIND, type FleetRef } from '../core/fleet/desired.ts';
 import type { ResolvedImage } from '../core/fleet/image.ts';
 import { DEFAULT_BACKOFF, MIGRATION_FINAL_PHASES, planRemediation, remediationSpecOf, type Backoff, type ObservedMigration, type RemediationAction, type RemediationPlan } from '../core/fleet/migration.ts';
@@ -19,7 +20,7 @@ import { inParallel } from '../runtime/parallel.ts';
 import { driftSummary, driftView, type DriftView } from './drift-view.ts';
 import { listNames, type EventRecorder, type InvolvedObject } from '../runtime/events.ts';
 import type { FleetCaches, VMFleet } from './reconciler.ts';
-import { DRIFT_ANNOTATION, driftAnnotation, migrationObject, migrationsByVmi, type MigrationBudget } from './remediation.ts';
+import { DRIFT_ANNOTATION, driftAnnotation, migrationObject, migrationsByVmi, type Migration, type MigrationBudget } from './remediation.ts';
 import type { DriftSummary } from './status.ts';
 import { applyVM } from './vm-writes.ts';
 
@@ -31,7 +32,7 @@ const UNSEEN_MS = 60_000;
 export const MAX_MIGRATION_REFUSALS = 5;
 
 /** Consecutive refusals of a VM's migrations by the API server (admission), for one VMI and fleet generation. */
-interface Refusals {
+export interface Refusals {
   count: number;
   vmiUid: string;
   generation: number;
@@ -91,7 +92,7 @@ export class DriftRepair {
    * When this process created a migration or first saw it finished (name → epoch ms): API
    * timestamps have one-second precision, too coarse for timeouts and backoff.
    */
-  private readonly seen = new OwnerMemory<{ since: number; createdAt?: number; finishedAt?: number }>();
+  private readonly seen = new OwnerMemory<Seen>();
   private readonly startedAt: number;
   private readonly o: Required<DriftRepairOptions>;
 
@@ -122,83 +123,27 @@ export class DriftRepair {
     }
   }
 
-  /** Drift findings and remedies for the fleet's VMs (see core/fleet/drift.ts and migration.ts). */
-  plan(key: string, fleet: VMFleet, vms: V1VirtualMachine[], observed: ObservedVM[], healed: Set<string>, image: ResolvedImage, revision: string, restartsAllowed: boolean, now: number): Remediation {
-    const ref = fleetRef(fleet);
-    const ns = ref.namespace;
-    const pending = this.o.budget.pendingOf(key);
-    const remembered = new Map<string, ObservedMigration[]>();
-    const byName = new Map(vms.map((vm) => [vm.metadata!.name!, vm]));
-    const cachedMigrations = this.o.caches.migrations.list(ns);
-    const cachedNames = new Set(cachedMigrations.map((m) => m.metadata!.name!));
-    this.prune(key, fleet, byName, cachedNames, now);
-    for (const name of byName.keys()) {
-      const list = [...(pending.get(name) ?? []), ...(this.aborted.get(key, name) ?? [])];
-      if (list.length > 0) remembered.set(name, list);
-    }
-    // Finish times are taken from migrations seen in flight here, so older ones keep the API's.
-    for (const m of cachedMigrations) {
-      const name = m.metadata!.name!;
-      const t = this.seen.get(key, name);
-      if (!MIGRATION_FINAL_PHASES.includes(m.status?.phase ?? '')) {
-        if (!t && byName.has(m.spec?.vmiName ?? '')) this.seen.set(key, name, { since: now });
-      } else if (t && t.finishedAt === undefined) this.seen.set(key, name, { ...t, finishedAt: now });
-    }
-    const view = driftView({
-      fleet: ref,
-      templatePlacement: placementOf((fleet.spec.template as { spec?: { template?: { spec?: object } } }).spec?.template?.spec),
-      rebalance: rebalanceSpecOf(fleet.spec),
-      updateRevision: revision,
-      vms: observed.map((o) => ({ vm: byName.get(o.name)!, index: o.index, restarting: o.restarting, disrupted: healed.has(o.name) || o.deleting })),
-      vmi: (name) => this.o.caches.vmis.get(name, ns),
-      node: (name) => this.o.caches.nodes.get(name),
-      nodes: this.o.caches.nodes.list(),
-      migrations: migrationsByVmi(cachedMigrations),
-      seen: (name) => this.seen.get(key, name),
-      remembered,
-      misplaced: new Set(this.misplaced.entries(key).map(([name]) => name)),
-      desired: (index) => desiredVM({ fleet: ref, spec: fleet.spec, image, index, revision }),
-      now,
-    });
-    const spec = remediationSpecOf(fleet.spec);
-    const plan = planRemediation({ fleet: ref.name, spec, backoff: this.o.backoff, restartsAllowed, clusterSlots: this.o.budget.available(now), now, vms: view.vms });
-    // A revert that left the VM as it was (fields added by hand, which apply cannot remove) is not retried.
-    plan.actions = plan.actions.filter((a) => a.type !== 'Revert' || this.reverted.get(key, a.vm) !== byName.get(a.vm)?.metadata?.resourceVersion);
-    for (const vm of view.vms) if (!vm.drift.some((d) => d.kind === 'manualEdit')) this.reverted.delete(key, vm.name);
-    const given = this.refusedTooOften(key);
-    const started = plan.actions.filter((a) => a.type === 'Migrate').length;
-    const pollBudget = plan.waitingForBudget > 0 && plan.migrating.length + started < spec.maxConcurrent;
-    const refused = given.size > 0 ? { vms: [...given.keys()].sort(), message: [...given.values()][0]! } : undefined;
-    return { plan, view, drift: driftSummary(view, plan, restartsAllowed), pollBudget, ...(refused ? { refused } : {}) };
+  /** What is remembered of the fleet's migrations and reverts, as data for planDrift. */
+  memoryOf(key: string): DriftMemory {
+    const { aborted, reverted, refusals, reported, misplaced, seen } = this;
+    return {
+      aborted: Object.fromEntries(aborted.entries(key)), reverted: Object.fromEntries(reverted.entries(key)), refusals: Object.fromEntries(refusals.entries(key)),
+      reported: Object.fromEntries(reported.entries(key)), misplaced: Object.fromEntries(misplaced.entries(key)), seen: Object.fromEntries(seen.entries(key)),
+    };
   }
 
-  /** VMs whose migrations were refused MAX_MIGRATION_REFUSALS times in a row for the current VMI and generation, with the last refusal. */
-  private refusedTooOften(key: string): Map<string, string> {
-    const out = new Map<string, string>();
-    for (const [vm, r] of this.refusals.entries(key)) if (r.count >= MAX_MIGRATION_REFUSALS) out.set(vm, r.message);
-    return out;
-  }
-
-  /**
-   * Keeps only what the caches still justify: entries of VMs the fleet still has, of migrations
-   * the cache still shows (or that this process created moments ago), and refusals for the VMI and
-   * fleet generation they were made against.
-   */
-  private prune(key: string, fleet: VMFleet, vms: ReadonlyMap<string, V1VirtualMachine>, migrations: ReadonlySet<string>, now: number): void {
-    const ns = fleet.metadata!.namespace!;
-    const generation = fleet.metadata?.generation ?? 0;
-    this.aborted.retain(key, (vm, list) => {
-      if (!vms.has(vm)) return false;
-      const fresh = list.filter((m) => now - (m.finishedAt ?? m.createdAt) < MEMORY_MS);
-      if (fresh.length < list.length) this.aborted.set(key, vm, fresh);
-      return fresh.length > 0;
-    });
-    this.reverted.retain(key, (vm) => vms.has(vm));
-    this.refusals.retain(key, (vm, r) => vms.has(vm) && r.generation === generation && this.o.caches.vmis.get(vm, ns)?.metadata?.uid === r.vmiUid);
-    const live = (name: string, at: number) => migrations.has(name) || now - at < UNSEEN_MS;
-    this.reported.retain(key, (name, at) => live(name, at));
-    this.misplaced.retain(key, (name, at) => live(name, at));
-    this.seen.retain(key, (name, t) => live(name, t.since));
+  /** Takes the memory planDrift returned as the fleet's own (pruned and updated). */
+  remember(key: string, memory: DriftMemory): void {
+    const put = <V>(m: OwnerMemory<V>, entries: Readonly<Record<string, V>>): void => {
+      m.forget(key);
+      for (const [child, value] of Object.entries(entries)) m.set(key, child, value);
+    };
+    put(this.aborted, memory.aborted);
+    put(this.reverted, memory.reverted);
+    put(this.refusals, memory.refusals);
+    put(this.reported, memory.reported);
+    put(this.misplaced, memory.misplaced);
+    put(this.seen, memory.seen);
   }
 
   /**
@@ -328,4 +273,123 @@ export class DriftRepair {
     const same = r && r.vmiUid === vmiUid && r.generation === generation;
     this.refusals.set(key, vm, { count: same ? r.count + 1 : 1, vmiUid, generation, message });
   }
+}
+
+/** When this process created a migration or first saw it finished (epoch ms; finer than API timestamps). */
+export interface Seen {
+  since: number;
+  createdAt?: number;
+  finishedAt?: number;
+}
+
+/** What drift repair remembers of one fleet beyond the caches, by VM or migration name. */
+export interface DriftMemory {
+  /** VM → migrations of ours aborted or refused, for backoff. */
+  aborted: Readonly<Record<string, ObservedMigration[]>>;
+  /** VM → the resourceVersion our revert left it at. */
+  reverted: Readonly<Record<string, string>>;
+  /** VM → consecutive refusals of its migrations. */
+  refusals: Readonly<Record<string, Refusals>>;
+  /** Finished migrations of ours whose outcome was told (name → when). */
+  reported: Readonly<Record<string, number>>;
+  /** Ours that succeeded yet left the VM drifting (name → when). */
+  misplaced: Readonly<Record<string, number>>;
+  seen: Readonly<Record<string, Seen>>;
+}
+
+export const NO_DRIFT_MEMORY: DriftMemory = { aborted: {}, reverted: {}, refusals: {}, reported: {}, misplaced: {}, seen: {} };
+
+export interface DriftPlanInput {
+  fleet: VMFleet;
+  vms: readonly V1VirtualMachine[];
+  observed: readonly ObservedVM[];
+  /** VMs autohealing replaces in this reconcile. */
+  healed: ReadonlySet<string>;
+  image: ResolvedImage;
+  revision: string;
+  restartsAllowed: boolean;
+  vmi: (name: string) => V1VirtualMachineInstance | undefined;
+  node: (name: string) => V1Node | undefined;
+  nodes: readonly V1Node[];
+  /** The fleet namespace's migrations. */
+  migrations: readonly Migration[];
+  /** Migrations of this fleet created but not yet in the cache (the cluster budget's reservations), by VM. */
+  pending: ReadonlyMap<string, readonly ObservedMigration[]>;
+  /** Free slots in the cluster-wide migration budget. */
+  clusterSlots: number;
+  backoff: Backoff;
+  memory: DriftMemory;
+  now: number;
+}
+
+const keep = <V>(entries: Readonly<Record<string, V>>, test: (name: string, value: V) => boolean): Record<string, V> =>
+  Object.fromEntries(Object.entries(entries).filter(([name, value]) => test(name, value)));
+
+/**
+ * Drift findings and remedies for the fleet's VMs (see core/fleet/drift.ts and migration.ts), and
+ * the memory to keep: only what the caches still justify (entries of VMs the fleet still has, of
+ * migrations the cache still shows or that were created moments ago, refusals for the VMI and
+ * fleet generation they were made against), with migrations newly seen in flight or finished. Pure.
+ */
+export function planDrift(input: DriftPlanInput): { remediation: Remediation; memory: DriftMemory } {
+  const { fleet, now } = input;
+  const ref = fleetRef(fleet);
+  const byName = new Map(input.vms.map((vm) => [vm.metadata!.name!, vm]));
+  const cachedNames = new Set(input.migrations.map((m) => m.metadata!.name!));
+  const generation = fleet.metadata?.generation ?? 0;
+  const live = (name: string, at: number) => cachedNames.has(name) || now - at < UNSEEN_MS;
+  const aborted: Record<string, ObservedMigration[]> = {};
+  for (const [vm, list] of Object.entries(input.memory.aborted)) {
+    const fresh = list.filter((m) => now - (m.finishedAt ?? m.createdAt) < MEMORY_MS);
+    if (byName.has(vm) && fresh.length > 0) aborted[vm] = fresh;
+  }
+  const reverted = keep(input.memory.reverted, (vm) => byName.has(vm));
+  const refusals = keep(input.memory.refusals, (vm, r) => byName.has(vm) && r.generation === generation && input.vmi(vm)?.metadata?.uid === r.vmiUid);
+  const reported = keep(input.memory.reported, live);
+  const misplaced = keep(input.memory.misplaced, live);
+  const seen = keep(input.memory.seen, (name, t) => live(name, t.since));
+
+  const remembered = new Map<string, ObservedMigration[]>();
+  for (const name of byName.keys()) {
+    const list = [...(input.pending.get(name) ?? []), ...(aborted[name] ?? [])];
+    if (list.length > 0) remembered.set(name, list);
+  }
+  // Finish times are taken from migrations seen in flight here, so older ones keep the API's.
+  for (const m of input.migrations) {
+    const name = m.metadata!.name!;
+    const t = seen[name];
+    if (!MIGRATION_FINAL_PHASES.includes(m.status?.phase ?? '')) {
+      if (!t && byName.has(m.spec?.vmiName ?? '')) seen[name] = { since: now };
+    } else if (t && t.finishedAt === undefined) seen[name] = { ...t, finishedAt: now };
+  }
+  const desired = (index: number) => desiredVM({ fleet: ref, spec: fleet.spec, image: input.image, index, revision: input.revision });
+  const view = driftView({
+    fleet: ref,
+    templatePlacement: placementOf((fleet.spec.template as { spec?: { template?: { spec?: object } } }).spec?.template?.spec),
+    rebalance: rebalanceSpecOf(fleet.spec),
+    updateRevision: input.revision,
+    vms: input.observed.map((o) => ({ vm: byName.get(o.name)!, index: o.index, restarting: o.restarting, disrupted: input.healed.has(o.name) || o.deleting })),
+    vmi: input.vmi,
+    node: input.node,
+    nodes: input.nodes,
+    migrations: migrationsByVmi(input.migrations),
+    seen: (name) => seen[name],
+    remembered,
+    misplaced: new Set(Object.keys(misplaced)),
+    desired,
+    now,
+  });
+  const spec = remediationSpecOf(fleet.spec);
+  const plan = planRemediation({ fleet: ref.name, spec, backoff: input.backoff, restartsAllowed: input.restartsAllowed, clusterSlots: input.clusterSlots, now, vms: view.vms });
+  // A revert that left the VM as it was (fields added by hand, which apply cannot remove) is not retried.
+  plan.actions = plan.actions.filter((a) => a.type !== 'Revert' || reverted[a.vm] !== byName.get(a.vm)?.metadata?.resourceVersion);
+  for (const vm of view.vms) if (!vm.drift.some((d) => d.kind === 'manualEdit')) delete reverted[vm.name];
+  const given = Object.entries(refusals).filter(([, r]) => r.count >= MAX_MIGRATION_REFUSALS);
+  const started = plan.actions.filter((a) => a.type === 'Migrate').length;
+  const pollBudget = plan.waitingForBudget > 0 && plan.migrating.length + started < spec.maxConcurrent;
+  const refused = given.length > 0 ? { vms: given.map(([vm]) => vm).sort(), message: given[0]![1].message } : undefined;
+  return {
+    remediation: { plan, view, drift: driftSummary(view, plan, input.restartsAllowed), pollBudget, ...(refused ? { refused } : {}) },
+    memory: { aborted, reverted, refusals, reported, misplaced, seen },
+  };
 }

@@ -1,22 +1,20 @@
 // The VMFleet reconciler: the imperative shell around the pure fleet core. For one fleet key it
-// reads the caches, asks core/fleet what to do (desired VMs, change classification, autohealing,
-// the rollout plan, drift remedies via drift-repair.ts), carries the actions out with server-side
-// apply under one field manager, records Events, and writes status once, only when it changed.
+// builds a snapshot from the caches and its memory, asks decideFleet (decide.ts) what to do (the
+// image, the revision, autohealing, the rollout plan, drift remedies), keeps the memory that comes
+// back, carries the actions out with server-side apply under one field manager, records Events,
+// and writes status once, only when it changed.
 import type { V1VirtualMachine, V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { V1Node } from '@kubernetes/client-node';
 import type { VMFleetStatus } from '../api/generated/types.ts';
 import type { GoldenImage, VMFleet } from '../api/objects.ts';
-import { autohealSpecOf, planAutohealing, type Replacement } from '../core/fleet/autoheal.ts';
-import { classifyChange } from '../core/fleet/classify.ts';
+import type { Replacement } from '../core/fleet/autoheal.ts';
 import { desiredVM, FLEET_API_VERSION, FLEET_KIND } from '../core/fleet/desired.ts';
-import { imageVersionOfVM, resolveFleetImage, type ResolvedImage } from '../core/fleet/image.ts';
+import type { ResolvedImage } from '../core/fleet/image.ts';
 import { DEFAULT_BACKOFF, type Backoff } from '../core/fleet/migration.ts';
-import { FLEET_LABEL, indexesHeldByOthers, parseVmIndex, REVISION_LABEL, vmName } from '../core/fleet/names.ts';
+import { FLEET_LABEL } from '../core/fleet/names.ts';
 import { staleImageDisks } from '../core/fleet/image-disks.ts';
-import { revisionHash } from '../core/fleet/revision.ts';
 import type { DataVolume } from '../core/image/cdi.ts';
-import { planRollout, rolloutLimits, rolloutSpecOf, type ObservedVM, type Plan, type PlanAction } from '../core/fleet/rollout.ts';
-import { disruptionWindow } from '../core/fleet/window.ts';
+import { rolloutLimits, rolloutSpecOf, type PlanAction } from '../core/fleet/rollout.ts';
 import { ApiError, type KubeClient } from '../kube/client.ts';
 import { RESOURCES } from '../kube/resources.ts';
 import type { ReconcileResult } from '../runtime/controller.ts';
@@ -26,11 +24,11 @@ import type { Logger } from '../runtime/logger.ts';
 import type { Cache } from '../cache/cache.ts';
 import { OwnerMemory } from '../runtime/owner-memory.ts';
 import { inParallel } from '../runtime/parallel.ts';
-import { DriftRepair, fleetRef, MAX_MIGRATION_REFUSALS, type Remediation } from './drift-repair.ts';
+import { decideFleet, ownedBy, type FleetSnapshot, type Verdict } from './decide.ts';
+import { DriftRepair, fleetRef, MAX_MIGRATION_REFUSALS } from './drift-repair.ts';
 import { listNames, type EventRecorder, type InvolvedObject } from '../runtime/events.ts';
-import { conditionOf, observeVM } from './observe.ts';
 import type { Migration, MigrationBudget } from './remediation.ts';
-import { fleetStatus, statusDiffers, type DriftSummary, type StalledReason } from './status.ts';
+import { fleetStatus, statusDiffers } from './status.ts';
 import { applyVM, createVM, FIELD_MANAGER } from './vm-writes.ts';
 
 /** Removes the fleet's VMs before the fleet goes. */
@@ -38,6 +36,7 @@ export const FLEET_FINALIZER = 'virtfleet.io/vms';
 export { FIELD_MANAGER };
 
 export type { GoldenImage, VMFleet };
+export { ownedBy };
 
 export interface FleetCaches {
   fleets: Cache<VMFleet>;
@@ -62,25 +61,14 @@ export interface FleetReconcilerOptions {
   now?: () => number;
 }
 
-/** How long a requested restart counts as under way without the cache showing a new VMI. */
-const RESTART_EXPECTATION_MS = 5 * 60_000;
 /** Creates go out in batches of 1, 2, 4, … so a refused template costs one request, not hundreds. */
 const MAX_CREATE_BATCH = 64;
 
-type Verdict = { stalled: StalledReason } | { waiting: StalledReason } | { plan: Plan; heal: Replacement[]; image: ResolvedImage; revision: string; remediation: Remediation; conflicts: string[]; obsolete: string[]; deprecated?: string; nextCheckAt?: number };
-
 /** How long the fleet waits before looking again for a free slot in the cluster's migration budget. */
 const BUDGET_RETRY_MS = 500;
-/** How long a name found taken by a refused create counts as held, until the cache shows its holder. */
-const HELD_UNSEEN_MS = 60_000;
 
 function errorText(err: unknown): string {
   return err instanceof ApiError ? err.message : err instanceof Error ? err.message : String(err);
-}
-
-/** Whether the fleet owns the object: its label and the fleet's controller owner reference (invariant 4). */
-export function ownedBy(obj: { metadata?: { labels?: Record<string, string>; ownerReferences?: { controller?: boolean; uid?: string }[] } }, fleet: VMFleet): boolean {
-  return obj.metadata?.labels?.[FLEET_LABEL] === fleet.metadata?.name && !!obj.metadata?.ownerReferences?.some((o) => o.controller && o.uid === fleet.metadata?.uid);
 }
 
 /** What one reconcile's actions came to, for status and Events. */
@@ -221,108 +209,40 @@ export class FleetReconciler {
     return this.o.caches.vms.list(fleet.metadata?.namespace).filter((vm) => ownedBy(vm, fleet));
   }
 
-  /**
-   * Indexes the fleet may not use: names the cache shows held by objects it does not own, and
-   * names a create found held moments ago (the cache may not show their holder yet).
-   */
-  private heldIndexes(key: string, fleet: VMFleet, needed: number, now: number): { indexes: number[]; names: string[] } {
+  /** What the reconcile decides from: the caches' objects for the fleet and what is remembered of it. */
+  private snapshot(key: string, fleet: VMFleet, vms: V1VirtualMachine[], now: number): FleetSnapshot {
     const namespace = fleet.metadata!.namespace!;
-    const heldByOther = (name: string) => {
-      const vm = this.o.caches.vms.get(name, namespace);
-      return vm ? !ownedBy(vm, fleet) : this.held.get(key, name) !== undefined;
-    };
-    this.held.retain(key, (name, at) => now - at < HELD_UNSEEN_MS && !this.o.caches.vms.get(name, namespace));
-    const indexes = indexesHeldByOthers(fleet.metadata!.name!, needed, heldByOther);
-    return { indexes, names: indexes.map((i) => vmName(fleet.metadata!.name!, i)) };
-  }
-
-  /** Pure decisions over the caches: the image, the revision, autohealing and the rollout plan. */
-  private decide(key: string, fleet: VMFleet, vms: V1VirtualMachine[], now: number): Verdict {
-    const spec = fleet.spec;
-    const namespace = fleet.metadata!.namespace!;
-    const imageNamespace = spec.image.namespace ?? namespace;
-    const golden = this.o.caches.goldenImages.get(spec.image.name, imageNamespace);
-    if (!golden) return { stalled: { reason: 'ImageNotFound', message: `GoldenImage ${imageNamespace}/${spec.image.name} does not exist` } };
-    // The image controller's record (status), not the spec alone: channels, phases, PVCs.
-    const resolved = resolveFleetImage(spec.image, golden, imageNamespace, namespace);
-    if (!resolved.ok) return resolved.wait ? { waiting: { reason: resolved.reason, message: resolved.message } } : { stalled: { reason: resolved.reason, message: resolved.message } };
-    const image = resolved.image;
-    const imageWhat = `version ${image.version} of GoldenImage ${imageNamespace}/${spec.image.name}`;
-    const deprecation = golden.spec.deprecations?.find((d) => d.version === image.version);
-    // Pinned to an Obsolete version: nothing new starts on it, and the running VMs are left alone.
-    if (spec.image.version !== undefined && image.phase === 'Obsolete') {
-      return { stalled: { reason: 'ObsoleteVersion', message: `${imageWhat} is Obsolete${deprecation?.message ? ` (${deprecation.message})` : ''}; pin another version or follow a channel` } };
-    }
-    const deprecated = image.phase === 'Deprecated' ? `${imageWhat} is Deprecated${deprecation?.message ? `: ${deprecation.message}` : ''}` : undefined;
-    const revision = revisionHash({ template: spec.template, imageVolume: spec.image.volume, nameGeneration: spec.nameGeneration, image });
-    const refused = this.refused.get(key);
-    if (refused?.revision === revision) return { stalled: { reason: 'InvalidTemplate', message: refused.message } };
-    this.refused.delete(key);
-
-    const ref = fleetRef(fleet);
-    const observed: ObservedVM[] = [];
-    const names = new Set(vms.map((vm) => vm.metadata!.name!));
-    this.restarts.retain(key, (name, r) => names.has(name) && now - r.at <= RESTART_EXPECTATION_MS);
-    for (const vm of vms) {
-      const index = parseVmIndex(ref.name, vm.metadata!.name!);
-      if (index === undefined) continue;
-      const vmi = this.o.caches.vmis.get(vm.metadata!.name!, namespace);
-      const outdated = vm.metadata?.labels?.[REVISION_LABEL] !== revision;
-      const liveMigratable = conditionOf(vmi?.status?.conditions, 'LiveMigratable')?.status === 'True';
-      const change = outdated ? classifyChange(vm, desiredVM({ fleet: ref, spec, image, index, revision }), { liveMigratable, imageVolume: spec.image.volume }).kind : 'none';
-      const runs = outdated ? imageVersionOfVM(vm, spec.image.volume, golden, imageNamespace) : undefined;
-      observed.push({
-        ...observeVM({
-          vm,
-          index,
-          vmi,
-          node: vmi?.status?.nodeName ? this.o.caches.nodes.get(vmi.status.nodeName) : undefined,
-          restartedVmiUid: this.restarts.get(key, vm.metadata!.name!)?.uid,
-          change,
-        }),
-        ...(runs?.phase === 'Obsolete' && runs.name !== image.version ? { obsolete: runs.name } : {}),
-      });
-    }
-    const window = disruptionWindow(spec.remediation?.disruptionWindow, now);
-    if ('invalid' in window) return { stalled: { reason: 'InvalidDisruptionWindow', message: window.invalid } };
-    const rollout = rolloutSpecOf(spec);
-    const held = this.heldIndexes(key, fleet, rollout.replicas + rolloutLimits(rollout).maxSurge, now);
-    const healing = planAutohealing({ spec: autohealSpecOf(spec), updateRevision: revision, pauseOnFailure: rollout.strategy === 'RollingUpdate' && rollout.pauseOnFailure, now, vms: observed });
-    const healed = new Set(healing.replace.map((r) => r.name));
-    const remediation = this.drift.plan(key, fleet, vms, observed, healed, image, revision, window.open, now);
-    const driftRestarts = new Map(remediation.plan.restarts.map((r) => [r.vm, r.message]));
-    const migrating = new Set(remediation.plan.migrating);
-    const drifted = new Set(remediation.view.vms.filter((v) => v.drift.length > 0).map((v) => v.name));
-    const plan = planRollout({
-      fleet: ref.name,
-      spec: rollout,
-      updateRevision: revision,
+    const image = fleet.spec.image;
+    return {
+      fleet,
+      vms,
+      foreignVMs: this.o.caches.vms.list(namespace).filter((vm) => !ownedBy(vm, fleet)).map((vm) => vm.metadata!.name!),
+      vmis: this.o.caches.vmis.list(namespace),
+      nodes: this.o.caches.nodes.list(),
+      goldenImage: this.o.caches.goldenImages.get(image.name, image.namespace ?? namespace),
+      migrations: this.o.caches.migrations.list(namespace),
+      budget: { slots: this.o.budget.available(now), pending: this.o.budget.pendingOf(key) },
+      backoff: this.o.backoff,
       now,
-      restartsAllowed: window.open,
-      taken: held.indexes,
-      vms: observed.map((vm) => ({
-        ...vm,
-        ...(healed.has(vm.name) ? { deleting: true } : {}),
-        drifted: drifted.has(vm.name),
-        migrating: migrating.has(vm.name),
-        ...(driftRestarts.has(vm.name) ? { driftRestart: driftRestarts.get(vm.name)! } : {}),
-      })),
-    });
-    // Never a migration and a restart at once: what the rollout disrupts gets no other remedy.
-    const disrupted = new Set(plan.actions.filter((a) => a.type !== 'Create' && a.type !== 'UpdateInPlace').map((a) => a.name));
-    remediation.plan.actions = remediation.plan.actions.filter((a) => a.type === 'Abort' || !disrupted.has(a.vm));
-    const waitingForWindow = 'opensAt' in window && (plan.blocked.length > 0 || remediation.plan.reports.some((r) => r.remedy === 'Restart'));
-    const next = Math.min(
-      healing.nextCheckAt ?? Infinity,
-      remediation.plan.nextCheckAt ?? Infinity,
-      remediation.view.rebalance.nextCheckAt ?? Infinity,
-      waitingForWindow ? window.opensAt ?? Infinity : Infinity,
-    );
-    const obsolete = observed.filter((vm) => vm.obsolete !== undefined).map((vm) => vm.name);
-    remediation.drift = withObsolete(remediation.drift, obsolete, observed);
-    return { plan, heal: healing.replace, image, revision, remediation, conflicts: held.names, obsolete, ...(deprecated ? { deprecated } : {}), ...(Number.isFinite(next) ? { nextCheckAt: next } : {}) };
+      memory: {
+        restarts: Object.fromEntries(this.restarts.entries(key)),
+        held: Object.fromEntries(this.held.entries(key)),
+        drift: this.drift.memoryOf(key),
+        ...(this.refused.has(key) ? { refused: this.refused.get(key)! } : {}),
+      },
+    };
   }
 
+  /** The pure decision over the snapshot; the memory it returns becomes the fleet's. */
+  private decide(key: string, fleet: VMFleet, vms: V1VirtualMachine[], now: number): Verdict {
+    const { verdict, memory } = decideFleet(this.snapshot(key, fleet, vms, now));
+    replaceEntries(this.restarts, key, memory.restarts);
+    replaceEntries(this.held, key, memory.held);
+    if (memory.refused) this.refused.set(key, memory.refused);
+    else this.refused.delete(key);
+    this.drift.remember(key, memory.drift);
+    return verdict;
+  }
 
   /**
    * Carries out autohealing and the plan. A create only ever creates and an update only ever
@@ -525,19 +445,10 @@ export class FleetReconciler {
   }
 }
 
-/** The drift summary with the VMs that run an Obsolete image version counted (drift kind obsoleteImage). */
-function withObsolete(drift: DriftSummary, obsolete: readonly string[], observed: readonly ObservedVM[]): DriftSummary {
-  if (obsolete.length === 0) return drift;
-  const versions = [...new Set(observed.flatMap((vm) => (vm.obsolete ? [vm.obsolete] : [])))].join(', ');
-  const message = `${listNames(obsolete)} ${obsolete.length === 1 ? 'runs' : 'run'} Obsolete image version ${versions}; rolled forward in the disruption window`;
-  return {
-    ...drift,
-    drifted: drift.drifted + obsolete.length,
-    byKind: { ...drift.byKind, obsoleteImage: obsolete.length },
-    repairing: true,
-    reason: drift.reason ?? 'ObsoleteImage',
-    message: drift.message ? `${drift.message}; ${message}` : message,
-  };
+/** Makes the owner's entries in `memory` exactly `entries`. */
+function replaceEntries<V>(memory: OwnerMemory<V>, owner: string, entries: Readonly<Record<string, V>>): void {
+  memory.forget(owner);
+  for (const [child, value] of Object.entries(entries)) memory.set(owner, child, value);
 }
 
 /** Epoch ms of an API timestamp (string or Date); 0 when absent or unreadable. */
