@@ -210,7 +210,7 @@ export class ImageReconciler {
     if (rollback.retryAt) requeue.push(Math.max(0, rollback.retryAt.getTime() - now));
     const rejected = new Set(rollback.rejected.keys());
     for (const b of rollback.rollbacks) transitions.push({ type: 'Warning', reason: 'VersionRolledBack', message: b.message });
-    const channels = resolveChannels({ spec, versions, previous: previous.channels ?? [], now: nowDate, rejected, health: (version) => this.health(ref, spec, versions, version) });
+    const channels = resolveChannels({ spec, versions, previous: previous.channels ?? [], now: nowDate, rejected, health: (version) => this.health(ref, spec, versions, version, now) });
     for (const gate of channels.gates) if (gate.retryAt) requeue.push(Math.max(0, gate.retryAt.getTime() - now));
     const channelStatus = channelRecords(channels, rollback.settled, nowDate);
     transitions.push(...channelTransitions(previous.channels ?? [], channelStatus));
@@ -399,13 +399,26 @@ export class ImageReconciler {
     return out;
   }
 
-  /** VMs of fleets that boot `version`, and how many of them are ready (the promotion gate's input). */
-  private health(ref: ImageRef, spec: GoldenImage['spec'], versions: RecordedVersion[], version: string): HealthCount {
+  /**
+   * VMs of fleets that boot `version`, and how many of them are healthy: Ready for their fleet's
+   * minReadySeconds, as the fleet counts them available (the promotion gate's input).
+   */
+  private health(ref: ImageRef, spec: GoldenImage['spec'], versions: RecordedVersion[], version: string, now: number): HealthCount {
     const target = versions.find((v) => v.name === version);
     if (!target) return { healthy: 0, total: 0 };
+    const dataSources = this.dataSourcePointers();
     const fleetVMs = this.o.caches.vms.list().filter((vm) => vm.metadata?.labels?.[FLEET_LABEL] !== undefined);
-    const users = fleetVMs.filter((vm) => (countUsage({ image: ref, spec, versions: [target], vms: [vm], dataSources: [] }).get(version) ?? 0) > 0);
-    return { healthy: users.filter((vm) => vm.status?.ready === true).length, total: users.length };
+    const users = fleetVMs.filter((vm) => (countUsage({ image: ref, spec, versions: [target], vms: [vm], dataSources }).get(version) ?? 0) > 0);
+    const minReadyMs = (vm: V1VirtualMachine) => (this.o.caches.fleets.get(vm.metadata?.labels?.[FLEET_LABEL] ?? '', vm.metadata?.namespace)?.spec.minReadySeconds ?? 0) * 1000;
+    let healthy = 0;
+    // No event comes when a Ready VM has waited out minReadySeconds: the gate is looked at again then.
+    let nextHealthyAt = Number.POSITIVE_INFINITY;
+    for (const vm of users) {
+      const ms = minReadyMs(vm);
+      if (readyFor(vm, ms, now)) healthy++;
+      else if (vm.status?.ready === true) nextHealthyAt = Math.min(nextHealthyAt, (readySinceOf(vm) ?? now) + ms);
+    }
+    return { healthy, total: users.length, ...(Number.isFinite(nextHealthyAt) ? { nextHealthyAt: new Date(nextHealthyAt) } : {}) };
   }
 }
 
@@ -413,9 +426,15 @@ export class ImageReconciler {
 function readyFor(vm: V1VirtualMachine, ms: number, now: number): boolean {
   if (vm.status?.ready !== true) return false;
   if (ms <= 0) return true;
-  const ready = vm.status.conditions?.find((c) => c.type === 'Ready') as { lastTransitionTime?: string | Date } | undefined;
+  const since = readySinceOf(vm);
+  return since !== undefined && now - since >= ms;
+}
+
+/** When the VM's Ready condition last changed (ms since the epoch), if it says. */
+function readySinceOf(vm: V1VirtualMachine): number | undefined {
+  const ready = vm.status?.conditions?.find((c) => c.type === 'Ready') as { lastTransitionTime?: string | Date } | undefined;
   const since = Date.parse(String(ready?.lastTransitionTime ?? ''));
-  return !Number.isNaN(since) && now - since >= ms;
+  return Number.isNaN(since) ? undefined : since;
 }
 
 /** Events for channel moves and gates that changed state (waiting for soak or health, blocked). */

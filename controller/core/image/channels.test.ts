@@ -120,6 +120,9 @@ describe('resolveChannels', () => {
     expect(gate(run(), 's').message).toBe('no health data for b yet (promotion needs 90% of its VMs healthy); stays at a until then');
     expect(gate(run(() => ({ healthy: 0, total: 0 })), 's').message).toBe('no VM runs b yet (promotion needs 90% of its VMs healthy); stays at a until then');
     expect(gate(run(() => ({ healthy: 8, total: 9 })), 's')).toMatchObject({ state: 'Waiting', message: '8/9 VMs on b are healthy, promotion needs 90%; stays at a until then' });
+    // A VM still waiting out its fleet's minReadySeconds turns healthy without an event: look again then.
+    const soon = new Date('2026-11-01T00:00:05Z');
+    expect(gate(run(() => ({ healthy: 8, total: 9, nextHealthyAt: soon })), 's')).toMatchObject({ state: 'Waiting', retryAt: soon });
     const asked: string[] = [];
     const ok = run((version) => (asked.push(version), { healthy: 9, total: 10 }));
     expect([ch(ok, 's')?.version, gate(ok, 's').state, asked]).toEqual(['b', 'Open', ['b']]);

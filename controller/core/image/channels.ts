@@ -65,6 +65,8 @@ export interface ChannelGate {
 export interface HealthCount {
   healthy: number;
   total: number;
+  /** When a VM counted unhealthy turns healthy by itself (Ready, waiting out minReadySeconds). */
+  nextHealthyAt?: Date;
 }
 
 export interface ResolveChannelsInput {
@@ -230,9 +232,9 @@ export function resolveChannels(input: ResolveChannelsInput): ResolveChannelsRes
     const minHealthy = spec.promotion?.minHealthyPercent ?? 0;
     if (minHealthy > 0) {
       if (!input.health) return stay(name, 'Waiting', `no health data for ${version} yet (promotion needs ${minHealthy}% of its VMs healthy)`);
-      const { healthy, total } = input.health(version);
+      const { healthy, total, nextHealthyAt } = input.health(version);
       if (total <= 0) return stay(name, 'Waiting', `no VM runs ${version} yet (promotion needs ${minHealthy}% of its VMs healthy)`);
-      if (healthy * 100 < minHealthy * total) return stay(name, 'Waiting', `${healthy}/${total} VMs on ${version} are healthy, promotion needs ${minHealthy}%`);
+      if (healthy * 100 < minHealthy * total) return stay(name, 'Waiting', `${healthy}/${total} VMs on ${version} are healthy, promotion needs ${minHealthy}%`, nextHealthyAt);
     }
     return settle(name, version, 'Open', `at ${version}, promoted from channel ${ch}`);
   };
