@@ -8,78 +8,59 @@
 //   node bench/image-discovery.ts [--pushes 5] [--rest 10] [--speed 20]
 import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { GoldenImage } from '../controller/api/objects.ts';
 import { FLEET_LABEL } from '../controller/core/fleet/names.ts';
-import { KubeClient } from '../controller/kube/client.ts';
 import { RESOURCES } from '../controller/kube/resources.ts';
-import { ensureAssets } from '../controller/local/assets.ts';
 import { generateControlPlaneCerts } from '../controller/local/certs.ts';
-import { ControlPlane } from '../controller/local/control-plane.ts';
-import { installCrds } from '../controller/local/install-crds.ts';
 import { VirtFleetManager } from '../controller/virtfleet.ts';
 import { Simulator } from '../sim/simulator.ts';
 import { vmFleet } from '../test/fixtures/fleets.ts';
-import { dockerConfigJSON, pushContainerDisk, startRegistry } from '../test/harness/registry.ts';
+import { pushContainerDisk } from '../test/harness/registry.ts';
+import { Cleanup, createRegistryAccess, median, startImageWorld, until as untilWithin } from './lib/image-world.ts';
 
 const { values } = parseArgs({ options: { pushes: { type: 'string', default: '5' }, rest: { type: 'string', default: '10' }, speed: { type: 'string', default: '20' } } });
 const pushes = Math.min(20, Math.max(1, Number(values.pushes)));
 const restMs = Math.min(120, Math.max(3, Number(values.rest))) * 1000;
 const speed = Number(values.speed);
-const root = join(import.meta.dirname, '..');
 const namespace = 'bench-image';
 const repository = 'disks/bench';
 /** One push's figures may take this long before the benchmark gives up. */
 const STEP_TIMEOUT_MS = 60_000;
 const UPSTREAM_TIMEOUT_MS = 10_000;
 
-/** Polls `probe` every 20 ms until it returns a value; the time it first did. */
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<{ value: T; at: number }> {
-  const deadline = performance.now() + STEP_TIMEOUT_MS;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return { value, at: performance.now() };
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined>) => untilWithin(what, probe, STEP_TIMEOUT_MS);
 
-const registry = await startRegistry({ auth: true });
-// The proxy: TLS with its own loopback certificate (the image's CA ConfigMap holds its CA),
-// forwarding each request to the registry and counting it by method.
-const proxyCerts = await generateControlPlaneCerts();
-const [registryHost, registryPort] = registry.host.split(':');
-const counted: { method: string; path: string; status?: number }[] = [];
-const proxy = createHttpsServer({ key: proxyCerts.serving.key, cert: proxyCerts.serving.cert }, (req, res) => {
-  const entry: { method: string; path: string; status?: number } = { method: req.method ?? '', path: req.url ?? '' };
-  counted.push(entry);
-  const upstream = httpsRequest({ host: registryHost, port: Number(registryPort), method: req.method, path: req.url, headers: { ...req.headers, host: registry.host }, ca: registry.caPEM, timeout: UPSTREAM_TIMEOUT_MS }, (answer) => {
-    entry.status = answer.statusCode;
-    res.writeHead(answer.statusCode ?? 502, answer.headers);
-    answer.pipe(res);
-  });
-  upstream.on('timeout', () => upstream.destroy(new Error('upstream timeout')));
-  upstream.on('error', () => (res.headersSent ? res.destroy() : res.writeHead(502).end()));
-  req.pipe(upstream);
-});
-await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-const proxyHost = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-
-const stopAll: (() => Promise<unknown>)[] = [() => registry.stop(), () => new Promise((r) => { proxy.closeAllConnections(); proxy.close(r); })];
+const cleanup = new Cleanup();
 try {
-  const plane = await ControlPlane.start({ assets: await ensureAssets() });
-  stopAll.unshift(() => plane.stop());
-  await installCrds(plane.kubeConfig(), [join(root, 'crds'), join(root, 'test', 'fixtures', 'crds')]);
-  const client = new KubeClient(plane.kubeConfig(), { qps: 0 });
-  await client.create(RESOURCES.namespace, { metadata: { name: namespace } });
-  await client.create(RESOURCES.secret, { metadata: { name: 'pull', namespace }, type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': Buffer.from(dockerConfigJSON({ ...registry, host: proxyHost })).toString('base64') } });
-  await client.create(RESOURCES.configMap, { metadata: { name: 'proxy-ca', namespace }, data: { 'ca.crt': proxyCerts.ca.cert } });
+  const { registry, plane, client } = await startImageWorld(namespace, cleanup);
+  // The proxy: TLS with its own loopback certificate (the image's CA ConfigMap holds its CA),
+  // forwarding each request to the registry and counting it by method.
+  const proxyCerts = await generateControlPlaneCerts();
+  const [registryHost, registryPort] = registry.host.split(':');
+  const counted: { method: string; path: string; status?: number }[] = [];
+  const proxy = createHttpsServer({ key: proxyCerts.serving.key, cert: proxyCerts.serving.cert }, (req, res) => {
+    const entry: { method: string; path: string; status?: number } = { method: req.method ?? '', path: req.url ?? '' };
+    counted.push(entry);
+    const upstream = httpsRequest({ host: registryHost, port: Number(registryPort), method: req.method, path: req.url, headers: { ...req.headers, host: registry.host }, ca: registry.caPEM, timeout: UPSTREAM_TIMEOUT_MS }, (answer) => {
+      entry.status = answer.statusCode;
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('timeout', () => upstream.destroy(new Error('upstream timeout')));
+    upstream.on('error', () => (res.headersSent ? res.destroy() : res.writeHead(502).end()));
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const proxyHost = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+
+  cleanup.add(() => new Promise((r) => { proxy.closeAllConnections(); proxy.close(r); }));
+  const access = await createRegistryAccess(client, namespace, { ...registry, host: proxyHost }, proxyCerts.ca.cert);
 
   const sim = new Simulator(plane.kubeConfig(), { config: { namespaces: [namespace], speed, nodes: { count: 2, prefix: 'node' }, vmi: { pendingMs: 100, schedulingMs: 100, scheduledMs: 200 } }, log: { info: () => undefined, error: (m) => console.error(`sim: ${m}`) } });
   await sim.start();
-  stopAll.unshift(() => sim.stop({ deleteNodes: true }));
+  cleanup.add(() => sim.stop({ deleteNodes: true }));
   const manager = new VirtFleetManager({ kubeConfig: plane.kubeConfig(), namespace, qps: 0, log: { info: () => undefined, error: (m, f) => console.error(m, f) } });
 
   let digest = await pushContainerDisk(registry, repository, 'latest', { seed: 'bench-0' });
@@ -88,12 +69,12 @@ try {
     kind: 'GoldenImage',
     metadata: { name: 'bench', namespace },
     spec: {
-      source: { registry: { repository: `${proxyHost}/${repository}`, tag: 'latest', pollInterval: '1s', pullSecretRef: { name: 'pull' }, caConfigMapRef: { name: 'proxy-ca' } } },
+      source: { registry: { repository: `${proxyHost}/${repository}`, tag: 'latest', pollInterval: '1s', ...access } },
       channels: [{ name: 'stable', follows: 'latest' }],
     },
   });
   await manager.start();
-  stopAll.unshift(() => manager.stop());
+  cleanup.add(() => manager.stop());
   await client.create(RESOURCES.vmFleet, vmFleet(namespace, 'web', { replicas: 1, image: 'bench', channel: 'stable', updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } } }));
 
   const image = () => client.get<GoldenImage>(RESOURCES.goldenImage, { namespace, name: 'bench' });
@@ -130,10 +111,6 @@ try {
   const others = window.length - heads - gets;
   const challenged = window.filter((r) => r.status === 401).length;
 
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  };
   const row = (what: string, xs: number[]) => console.log(`${what.padEnd(44)} median ${median(xs).toFixed(0).padStart(6)} ms   max ${Math.max(...xs).toFixed(0).padStart(6)} ms   median ÷ pollInterval ${(median(xs) / 1000).toFixed(2)}`);
   console.log(`\n${pushes} pushes, pollInterval 1s, simulator at ${speed}×`);
   row('push → version Ready', figures.map((f) => f.ready));
@@ -142,5 +119,5 @@ try {
   console.log(`at rest over ${seconds.toFixed(1)} s (1 image, ~${Math.round(seconds)} polls): ${heads} HEAD, ${gets} GET, ${others} other → ${(heads / seconds).toFixed(2)} HEAD and ${(gets / seconds).toFixed(2)} GET per poll; ${challenged} of them answered 401 (an auth challenge before the credentials are sent)`);
   console.log(`requests during the pushes (discovery of ${pushes} digests): ${from} in all, ${counted.slice(0, from).filter((r) => r.method === 'GET').length} GET`);
 } finally {
-  for (const stop of stopAll) await stop().catch((err: unknown) => console.error('cleanup failed', err));
+  await cleanup.run();
 }
