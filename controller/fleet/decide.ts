@@ -76,6 +76,8 @@ export interface FleetDecision {
   /** What the planner saw of each VM, and each outdated VM's change (kind and the fields that changed). */
   observed: ObservedVM[];
   changes: Record<string, Classification>;
+  /** The image version each VM boots (its VMI's volume while it runs, else its spec's), where the image records it. */
+  runs: Record<string, string>;
 }
 
 export type Verdict = { stalled: StalledReason } | { waiting: StalledReason } | FleetDecision;
@@ -110,6 +112,7 @@ export function decideFleet(snapshot: FleetSnapshot): { verdict: Verdict; memory
   const restarts = Object.fromEntries(Object.entries(memory.restarts).filter(([name, r]) => names.has(name) && now - r.at <= RESTART_EXPECTATION_MS));
   const observed: ObservedVM[] = [];
   const changes: Record<string, Classification> = {};
+  const runsVersion: Record<string, string> = {};
   for (const vm of snapshot.vms) {
     const name = vm.metadata!.name!;
     const index = parseVmIndex(ref.name, name);
@@ -119,7 +122,9 @@ export function decideFleet(snapshot: FleetSnapshot): { verdict: Verdict; memory
     const liveMigratable = conditionOf(vmi?.status?.conditions, 'LiveMigratable')?.status === 'True';
     const change = outdated ? classifyChange(vm, desiredVM({ fleet: ref, spec, image, index, revision }), { liveMigratable, imageVolume: spec.image.volume }) : undefined;
     if (change) changes[name] = change;
-    const runs = outdated ? imageVersionOfVM(vm, spec.image.volume, golden, imageNamespace) : undefined;
+    const running = vmi && !vmi.metadata?.deletionTimestamp ? { spec: { dataVolumeTemplates: vm.spec.dataVolumeTemplates, template: { spec: vmi.spec } } } : vm;
+    const runs = imageVersionOfVM(running, spec.image.volume, golden, imageNamespace) ?? imageVersionOfVM(vm, spec.image.volume, golden, imageNamespace);
+    if (runs) runsVersion[name] = runs.name;
     observed.push({
       ...observeVM({
         vm,
@@ -129,7 +134,7 @@ export function decideFleet(snapshot: FleetSnapshot): { verdict: Verdict; memory
         restartedVmiUid: restarts[name]?.uid,
         change: change?.kind ?? 'none',
       }),
-      ...(runs?.phase === 'Obsolete' && runs.name !== image.version ? { obsolete: runs.name } : {}),
+      ...(outdated && runs?.phase === 'Obsolete' && runs.name !== image.version ? { obsolete: runs.name } : {}),
     });
   }
   const refusalForgotten = { ...memory, restarts, refused: undefined };
@@ -184,7 +189,7 @@ export function decideFleet(snapshot: FleetSnapshot): { verdict: Verdict; memory
   remediation.drift = withObsolete(remediation.drift, obsolete, observed);
   return {
     verdict: {
-      plan, heal: healing.replace, image, revision, remediation, conflicts: heldIndexes.map((i) => vmName(ref.name, i)), obsolete, observed, changes,
+      plan, heal: healing.replace, image, revision, remediation, conflicts: heldIndexes.map((i) => vmName(ref.name, i)), obsolete, observed, changes, runs: runsVersion,
       ...(deprecated ? { deprecated } : {}), ...(Number.isFinite(next) ? { nextCheckAt: next } : {}),
     },
     memory: { restarts, held, drift: drift.memory },
