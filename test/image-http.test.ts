@@ -8,11 +8,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { GoldenImageStatus } from '../controller/api/generated/types.ts';
-import type { GoldenImage } from '../controller/api/objects.ts';
 import type { DataVolume } from '../controller/core/image/cdi.ts';
 import { RESOURCES } from '../controller/kube/resources.ts';
 import { vmFleet } from './fixtures/fleets.ts';
 import { fleetCluster, type FleetCluster } from './harness/fleet.ts';
+import { waitForImage as waitForImageStatus } from './harness/images.ts';
 import { waitFor } from './harness/wait.ts';
 
 let c: FleetCluster;
@@ -46,18 +46,7 @@ afterAll(async () => {
   await new Promise((resolve) => server?.close(resolve));
 });
 
-const status = async (): Promise<GoldenImageStatus | undefined> => (await c.client.get<GoldenImage>(RESOURCES.goldenImage, { namespace: c.namespace, name: 'disk' }))?.status;
-
-async function waitForImage(what: string, probe: (s: GoldenImageStatus) => boolean, timeoutMs = 60_000): Promise<GoldenImageStatus> {
-  try {
-    return await waitFor(what, async () => {
-      const s = await status();
-      return s && probe(s) ? s : undefined;
-    }, timeoutMs, 100);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\nstatus: ${JSON.stringify(await status())}`);
-  }
-}
+const waitForImage = (what: string, probe: (s: GoldenImageStatus) => boolean, timeoutMs = 60_000) => waitForImageStatus(c.client, c.namespace, 'disk', what, probe, timeoutMs, 100);
 
 const fleetDiskSources = async () => (await c.fleetVMs('web')).map((vm) => vm.spec?.dataVolumeTemplates?.find((t) => t.spec?.source?.pvc)?.spec?.source?.pvc?.name);
 

@@ -10,7 +10,7 @@ import { RESOURCES } from '../controller/kube/resources.ts';
 import { REGISTRY_CA, REGISTRY_SECRET, vmFleet } from './fixtures/fleets.ts';
 import { fleetCluster, isCondition, type FleetCluster } from './harness/fleet.ts';
 import { dockerConfigJSON, pushContainerDisk, sharedRegistry, tagImage } from './harness/registry.ts';
-import { waitFor } from './harness/wait.ts';
+import { imageStatus, waitForImage as waitForImageStatus } from './harness/images.ts';
 
 let c: FleetCluster;
 const registry = () => sharedRegistry();
@@ -23,19 +23,9 @@ afterAll(async () => {
   await c?.stop();
 });
 
-const status = async (name: string): Promise<GoldenImageStatus | undefined> => (await c.client.get<GoldenImage>(RESOURCES.goldenImage, { namespace: c.namespace, name }))?.status;
+const status = (name: string) => imageStatus(c.client, c.namespace, name);
+const waitForImage = (name: string, what: string, probe: (s: GoldenImageStatus) => boolean, timeoutMs = 30_000) => waitForImageStatus(c.client, c.namespace, name, what, probe, timeoutMs, 100);
 const condition = (s: GoldenImageStatus | undefined, type: string) => s?.conditions?.find((x) => x.type === type);
-
-async function waitForImage(name: string, what: string, probe: (s: GoldenImageStatus) => boolean, timeoutMs = 30_000): Promise<GoldenImageStatus> {
-  try {
-    return await waitFor(what, async () => {
-      const s = await status(name);
-      return s && probe(s) ? s : undefined;
-    }, timeoutMs, 100);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\nstatus: ${JSON.stringify(await status(name))}`);
-  }
-}
 
 function trackedImage(name: string, repository: string, extra: Partial<GoldenImage['spec']> = {}): GoldenImage {
   return {

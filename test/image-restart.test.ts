@@ -19,6 +19,7 @@ import { pathOf, RESOURCES } from '../controller/kube/resources.ts';
 import { kubeConfig } from './harness/cluster.ts';
 import { startControllerProcess, type ControllerProcess } from './harness/controller-process.ts';
 import { simulatedCluster, type SimulatedCluster } from './harness/simulated.ts';
+import { imageStatus, waitForImage as waitForImageStatus } from './harness/images.ts';
 import { waitFor } from './harness/wait.ts';
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -94,18 +95,8 @@ const startController = () => {
   return p;
 };
 
-const status = async (name: string): Promise<GoldenImageStatus | undefined> => (await c.client.get<GoldenImage>(RESOURCES.goldenImage, { namespace: c.namespace, name }))?.status;
-
-async function waitForImage(name: string, what: string, probe: (s: GoldenImageStatus) => boolean, timeoutMs = 30_000): Promise<GoldenImageStatus> {
-  try {
-    return await waitFor(what, async () => {
-      const s = await status(name);
-      return s && probe(s) ? s : undefined;
-    }, timeoutMs, 50);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\nstatus: ${JSON.stringify(await status(name))}`);
-  }
-}
+const status = (name: string) => imageStatus(c.client, c.namespace, name);
+const waitForImage = (name: string, what: string, probe: (s: GoldenImageStatus) => boolean, timeoutMs = 30_000) => waitForImageStatus(c.client, c.namespace, name, what, probe, timeoutMs, 50);
 
 const httpImage = (name: string): GoldenImage => ({
   apiVersion: 'virtfleet.io/v1alpha1',

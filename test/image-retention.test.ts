@@ -21,6 +21,7 @@ import { pathOf, RESOURCES } from '../controller/kube/resources.ts';
 import { vmFleet } from './fixtures/fleets.ts';
 import { kubeConfig } from './harness/cluster.ts';
 import { fleetCluster, type FleetCluster } from './harness/fleet.ts';
+import { imageStatus, waitForImage as waitForImageStatus } from './harness/images.ts';
 import { waitFor } from './harness/wait.ts';
 
 const IMAGE = 'disk';
@@ -62,18 +63,8 @@ afterAll(async () => {
   await new Promise((resolve) => server?.close(resolve));
 });
 
-const status = async (): Promise<GoldenImageStatus | undefined> => (await c.client.get<GoldenImage>(RESOURCES.goldenImage, { namespace: c.namespace, name: IMAGE }))?.status;
-
-async function waitForImage(what: string, probe: (s: GoldenImageStatus) => boolean, timeoutMs = 20_000): Promise<GoldenImageStatus> {
-  try {
-    return await waitFor(what, async () => {
-      const s = await status();
-      return s && probe(s) ? s : undefined;
-    }, timeoutMs, 50);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\nstatus: ${JSON.stringify(await status())}`);
-  }
-}
+const status = () => imageStatus(c.client, c.namespace, IMAGE);
+const waitForImage = (what: string, probe: (s: GoldenImageStatus) => boolean, timeoutMs = 20_000) => waitForImageStatus(c.client, c.namespace, IMAGE, what, probe, timeoutMs, 50);
 
 /** Serves a new disk.img and names it in SHA256SUMS; returns its checksum. */
 function publish(): string {

@@ -16,6 +16,7 @@ import { REGISTRY_CA, REGISTRY_SECRET, vmFleet } from './fixtures/fleets.ts';
 import { generateSigningKey, signImage } from './harness/cosign.ts';
 import { fleetCluster, type FleetCluster } from './harness/fleet.ts';
 import { pushContainerDisk, sharedRegistry, tagImage } from './harness/registry.ts';
+import { imageStatus, waitForImage as waitForImageStatus } from './harness/images.ts';
 import { waitFor } from './harness/wait.ts';
 
 let c: FleetCluster;
@@ -29,18 +30,8 @@ afterAll(async () => {
   await c?.stop();
 });
 
-const status = async (name: string): Promise<GoldenImageStatus | undefined> => (await c.client.get<GoldenImage>(RESOURCES.goldenImage, { namespace: c.namespace, name }))?.status;
-
-async function waitForImage(name: string, what: string, probe: (s: GoldenImageStatus) => boolean, timeoutMs = 30_000): Promise<GoldenImageStatus> {
-  try {
-    return await waitFor(what, async () => {
-      const s = await status(name);
-      return s && probe(s) ? s : undefined;
-    }, timeoutMs, 100);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\nstatus: ${JSON.stringify(await status(name))}`);
-  }
-}
+const status = (name: string) => imageStatus(c.client, c.namespace, name);
+const waitForImage = (name: string, what: string, probe: (s: GoldenImageStatus) => boolean, timeoutMs = 30_000) => waitForImageStatus(c.client, c.namespace, name, what, probe, timeoutMs, 100);
 
 function verifiedImage(name: string, repository: string, publicKeys: Record<string, unknown>): GoldenImage {
   return {

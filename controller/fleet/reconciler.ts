@@ -191,15 +191,25 @@ export class FleetReconciler {
       name: dv.metadata!.name!, uid: dv.metadata!.uid!, labels: dv.metadata?.labels ?? {}, ownerReferences: dv.metadata?.ownerReferences ?? [],
       deletionTimestamp: dv.metadata?.deletionTimestamp, createdAt: epochOf(dv.metadata?.creationTimestamp),
     }));
+    const use = (vm: V1VirtualMachine, vmi: V1VirtualMachineInstance | undefined) => ({
+      uid: vm.metadata!.uid!,
+      templates: (vm.spec.dataVolumeTemplates ?? []).map((t) => t.metadata?.name ?? ''),
+      mountedByVMI: (vmi?.spec.volumes ?? []).flatMap((v) => (v.dataVolume?.name ? [v.dataVolume.name] : [])),
+    });
     for (const vm of vms) {
-      const vmi = this.o.caches.vmis.get(vm.metadata!.name!, namespace);
-      const stale = staleImageDisks({
-        uid: vm.metadata!.uid!,
-        templates: (vm.spec.dataVolumeTemplates ?? []).map((t) => t.metadata?.name ?? ''),
-        mountedByVMI: (vmi?.spec.volumes ?? []).flatMap((v) => (v.dataVolume?.name ? [v.dataVolume.name] : [])),
-      }, views);
-      for (const name of stale) {
-        await this.o.client.delete(RESOURCES.dataVolume, { namespace, name }, { uid: views.find((d) => d.name === name)!.uid, propagationPolicy: 'Background' });
+      const name = vm.metadata!.name!;
+      const cached = staleImageDisks(use(vm, this.o.caches.vmis.get(name, namespace)), views);
+      if (cached.length === 0) continue;
+      // Checked again on a fresh read of the VM and its VMI, as retention does: a cache that has
+      // not seen the VM's update yet must never make its new disk look like a leftover.
+      const [fresh, freshVMI] = await Promise.all([
+        this.o.client.get<V1VirtualMachine>(RESOURCES.vm, { namespace, name }),
+        this.o.client.get<V1VirtualMachineInstance>(RESOURCES.vmi, { namespace, name }),
+      ]);
+      if (!fresh || fresh.metadata?.uid !== vm.metadata!.uid) continue;
+      const confirmed = new Set(staleImageDisks(use(fresh, freshVMI), views));
+      for (const disk of cached.filter((d) => confirmed.has(d))) {
+        await this.o.client.delete(RESOURCES.dataVolume, { namespace, name: disk }, { uid: views.find((d) => d.name === disk)!.uid, propagationPolicy: 'Background' });
       }
     }
   }

@@ -24,9 +24,10 @@ export interface VMDiskUse {
 
 /**
  * Image disks (IMAGE_DISK_LABEL) the VM controls that neither its spec nor its VMI uses, and that
- * are older than the image disk its spec names. The age rule guards against a stale cache: a VM
- * read before its update names the old disk while the new one already exists, and the new one is
- * younger, so it is never taken for a leftover. Without the spec's disk in view nothing is stale.
+ * are not younger than the image disk its spec names. The age rule guards against a stale cache:
+ * a VM read before its update names the old disk while the new one already exists, and the new
+ * one is younger (timestamps have a one-second grain, so ties pass: the shell confirms on a fresh
+ * read of the VM before it deletes). Without the spec's disk in view nothing is stale.
  */
 export function staleImageDisks(vm: VMDiskUse, disks: readonly DiskView[]): string[] {
   const templates = new Set(vm.templates);
@@ -37,7 +38,7 @@ export function staleImageDisks(vm: VMDiskUse, disks: readonly DiskView[]): stri
   const current = imageDisks.find((d) => templates.has(d.name));
   if (!current) return [];
   return imageDisks
-    .filter((d) => !d.deletionTimestamp && !templates.has(d.name) && !mounted.has(d.name) && d.createdAt < current.createdAt)
+    .filter((d) => !d.deletionTimestamp && !templates.has(d.name) && !mounted.has(d.name) && d.createdAt <= current.createdAt)
     .map((d) => d.name)
     .sort();
 }
