@@ -222,7 +222,10 @@ export class ImageReconciler {
     const reading = clonesReading(this.o.caches.dataVolumes.list(), ref, versions, dataSources);
     const use = { channels: channels.channels, pinned: (spec.versions ?? []).map((v) => v.name), used, clonesReading: reading };
     const plan = retentionPlan({ versions, keepUnused: spec.retention?.keepUnused ?? 3, storage: spec.storage, ...use });
-    if (plan.delete.length > 0) {
+    // A controller limited to one namespace cannot see the VMs of the namespaces an image is shared
+    // with, so it cannot know a version is unused there: it deletes nothing of such an image.
+    const blind = this.o.namespace !== undefined && (spec.sharing?.namespaces ?? []).some((n) => n !== this.o.namespace);
+    if (plan.delete.length > 0 && !blind) {
       const deleted = await this.deleteVersions(ref, spec, versions, plan, use.channels, use.pinned);
       versions = versions.map((v) => (deleted.has(v.name) ? { ...withoutData(v), phase: 'Deleted' as const, deletedAt: nowIso } : v));
       for (const d of deleted) transitions.push({ type: 'Normal', reason: 'VersionDeleted', message: `version ${d} deleted (unused, beyond retention.keepUnused=${spec.retention?.keepUnused ?? 3})` });
