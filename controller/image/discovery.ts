@@ -44,7 +44,8 @@ export interface LookInput {
   timeoutMs: number;
 }
 
-class ReferenceProblem extends Error {
+/** A Secret or ConfigMap the image names cannot be read from its namespace, or is unusable. */
+export class ReferenceProblem extends Error {
   readonly reason: string;
 
   constructor(reason: string, message: string) {
@@ -60,7 +61,7 @@ async function secretOf(client: KubeClient, namespace: string, name: string, tim
 }
 
 /** The CA bundle a `caConfigMapRef` names, from the image's namespace. */
-async function caOf(client: KubeClient, namespace: string, ref: { name: string; key?: string } | undefined, timeoutMs: number): Promise<string | undefined> {
+export async function caOf(client: KubeClient, namespace: string, ref: { name: string; key?: string } | undefined, timeoutMs: number): Promise<string | undefined> {
   if (!ref) return undefined;
   const map = await client.get<V1ConfigMap>(RESOURCES.configMap, { namespace, name: ref.name }, { timeoutMs });
   if (!map) throw new ReferenceProblem('CANotFound', `ConfigMap ${namespace}/${ref.name} not found`);
@@ -75,7 +76,7 @@ const decoded = (secret: V1Secret, key: string): string | undefined => {
   return value === undefined ? secret.stringData?.[key] : Buffer.from(value, 'base64').toString('utf8');
 };
 
-async function pullCredentials(client: KubeClient, namespace: string, repository: string, ref: { name: string } | undefined, timeoutMs: number): Promise<BasicCredentials | undefined> {
+export async function pullCredentials(client: KubeClient, namespace: string, repository: string, ref: { name: string } | undefined, timeoutMs: number): Promise<BasicCredentials | undefined> {
   if (!ref) return undefined;
   const secret = await secretOf(client, namespace, ref.name, timeoutMs);
   // The same matching as for the Secret CDI's importer gets, so discovery and import agree.

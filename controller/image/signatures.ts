@@ -8,14 +8,13 @@
 // new spec), so a verified digest costs its registry reads once per process.
 import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import type { KeyObject } from 'node:crypto';
-import { registryCredentials, type VersionState } from '../core/image/materialise.ts';
+import type { VersionState } from '../core/image/materialise.ts';
 import { isAvailable, type ImageRef, type ImageSpec, type RecordedVersion } from '../core/image/types.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { RESOURCES } from '../kube/resources.ts';
 import { parsePublicKeys, SignatureError, verifyCosignSignature } from '../sources/cosign.ts';
 import { SourceError } from '../sources/errors.ts';
-import type { BasicCredentials } from '../sources/http-client.ts';
-import type { SourceProblem } from './discovery.ts';
+import { caOf, pullCredentials, ReferenceProblem, type SourceProblem } from './discovery.ts';
 
 export const SIGNATURE_INVALID = 'SignatureInvalid';
 /** Starts the message of a version failed by the gate; it names the reason again after a restart. */
@@ -114,7 +113,7 @@ async function decide(input: GateInput, digest: string): Promise<SignatureVerdic
   try {
     const keys = await publicKeys(client, image.namespace, keysRef, timeoutMs);
     const credentials = await pullCredentials(client, image.namespace, registry.repository, registry.pullSecretRef, timeoutMs);
-    const caPEM = await caBundle(client, image.namespace, registry.caConfigMapRef, timeoutMs);
+    const caPEM = await caOf(client, image.namespace, registry.caConfigMapRef, timeoutMs);
     await verifyCosignSignature({ repository: registry.repository, digest, keys: keys.keys, ...(credentials ? { credentials } : {}), ...(caPEM ? { caPEM } : {}), timeoutMs });
     return { kind: 'verified' };
   } catch (err) {
@@ -125,20 +124,11 @@ async function decide(input: GateInput, digest: string): Promise<SignatureVerdic
     // A signature manifest naming a blob the registry lacks, or larger than any signature, is no signature.
     if (err instanceof SourceError && (err.reason === 'NotFound' || err.reason === 'ResponseTooLarge')) return { kind: 'invalid', message: `malformed signature: ${err.message}` };
     if (err instanceof SourceError) return { kind: 'undecided', problem: { reason: err.reason, message: err.message }, permanent: !TRANSIENT.has(err.reason) };
-    if (err instanceof AccessProblem) return { kind: 'undecided', problem: { reason: err.reason, message: err.message }, permanent: true };
+    if (err instanceof ReferenceProblem) return { kind: 'undecided', problem: { reason: err.reason, message: err.message }, permanent: true };
     throw err;
   }
 }
 
-/** The keys, pull credentials or CA could not be read from the image's namespace. */
-class AccessProblem extends Error {
-  readonly reason: string;
-
-  constructor(reason: string, message: string) {
-    super(message);
-    this.reason = reason;
-  }
-}
 
 type KeysRef = NonNullable<NonNullable<ImageSpec['source']['registry']>['verification']>['publicKeys'];
 
@@ -150,39 +140,19 @@ async function publicKeys(client: KubeClient, namespace: string, ref: KeysRef, t
     const key = ref.secretRef.key ?? DEFAULT_KEY;
     what = `Secret ${namespace}/${ref.secretRef.name}`;
     const secret = await client.get<V1Secret>(RESOURCES.secret, { namespace, name: ref.secretRef.name }, { timeoutMs });
-    if (!secret) throw new AccessProblem('PublicKeysNotFound', `${what} not found`);
+    if (!secret) throw new ReferenceProblem('PublicKeysNotFound', `${what} not found`);
     const data = secret.data?.[key];
     pem = data !== undefined ? Buffer.from(data, 'base64').toString('utf8') : secret.stringData?.[key];
-    if (pem === undefined) throw new AccessProblem('PublicKeysNotFound', `${what} has no key "${key}"`);
+    if (pem === undefined) throw new ReferenceProblem('PublicKeysNotFound', `${what} has no key "${key}"`);
   } else {
     const key = ref.configMapRef?.key ?? DEFAULT_KEY;
     what = `ConfigMap ${namespace}/${ref.configMapRef?.name ?? ''}`;
     const map = await client.get<V1ConfigMap>(RESOURCES.configMap, { namespace, name: ref.configMapRef?.name ?? '' }, { timeoutMs });
-    if (!map) throw new AccessProblem('PublicKeysNotFound', `${what} not found`);
+    if (!map) throw new ReferenceProblem('PublicKeysNotFound', `${what} not found`);
     pem = map.data?.[key];
-    if (pem === undefined) throw new AccessProblem('PublicKeysNotFound', `${what} has no key "${key}"`);
+    if (pem === undefined) throw new ReferenceProblem('PublicKeysNotFound', `${what} has no key "${key}"`);
   }
   const parsed = parsePublicKeys(pem);
-  if (!parsed.ok) throw new AccessProblem('PublicKeysUnusable', `${what} ${parsed.message}`);
+  if (!parsed.ok) throw new ReferenceProblem('PublicKeysUnusable', `${what} ${parsed.message}`);
   return { keys: parsed.keys };
-}
-
-// The registry's pull credentials and CA, read the way discovery reads them (same Secret
-// matching, same ConfigMap key default), so the signature is read with the access the image has.
-async function pullCredentials(client: KubeClient, namespace: string, repository: string, ref: { name: string } | undefined, timeoutMs: number): Promise<BasicCredentials | undefined> {
-  if (!ref) return undefined;
-  const secret = await client.get<V1Secret>(RESOURCES.secret, { namespace, name: ref.name }, { timeoutMs });
-  if (!secret) throw new AccessProblem('SecretNotFound', `Secret ${namespace}/${ref.name} not found`);
-  const found = registryCredentials(secret, repository);
-  if (!found.ok) throw new AccessProblem('PullSecretUnusable', `Secret ${namespace}/${ref.name} ${found.message}`);
-  return { username: found.username, password: found.password };
-}
-
-async function caBundle(client: KubeClient, namespace: string, ref: { name: string; key?: string } | undefined, timeoutMs: number): Promise<string | undefined> {
-  if (!ref) return undefined;
-  const map = await client.get<V1ConfigMap>(RESOURCES.configMap, { namespace, name: ref.name }, { timeoutMs });
-  const key = ref.key ?? 'ca.crt';
-  const pem = map?.data?.[key];
-  if (!pem) throw new AccessProblem('CANotFound', map ? `ConfigMap ${namespace}/${ref.name} has no key "${key}"` : `ConfigMap ${namespace}/${ref.name} not found`);
-  return pem;
 }
