@@ -181,3 +181,15 @@ describe('recordVersions', () => {
     );
   });
 });
+
+describe('recordVersions: pinning what was discovered', () => {
+  it('a pin of an already discovered digest keeps its discovery time, so latest does not move to it', () => {
+    const digest = `sha256:${'a'.repeat(64)}`;
+    const newer = `sha256:${'b'.repeat(64)}`;
+    const first = recordVersions({ recorded: [], found: [{ kind: 'registry', digest }], pinned: [], source: 'registry', now: new Date('2026-11-01T00:00:00Z') });
+    const second = recordVersions({ recorded: first.versions, found: [{ kind: 'registry', digest: newer }], pinned: [], source: 'registry', now: new Date('2026-11-02T00:00:00Z') });
+    const pinned = recordVersions({ recorded: second.versions, found: [], pinned: [{ name: 'gold', digest }], source: 'registry', now: new Date('2026-11-03T00:00:00Z') });
+    expect(pinned.versions.find((v) => v.name === 'gold')?.discoveredAt).toBe('2026-11-01T00:00:00.000Z');
+    expect(pinned.versions.at(-1)?.digest).toBe(newer);
+  });
+});

@@ -137,6 +137,8 @@ function dropOldestDeleted(versions: RecordedVersion[], limit: number): { kept: 
  *   checksum, url, sourceUID, discoveredAt); other modules move its phase;
  * - every entry of spec.versions not yet recorded by name is recorded (phase Discovered,
  *   discoveredAt now), before the found versions, so a pinned name wins over a discovered one;
+ * - a pinned entry whose identity is already recorded under another name keeps that record's
+ *   discoveredAt (pinning an old digest does not make it the newest version);
  * - a found version whose identity (digest; checksum and url; PVC uid) is already recorded, under
  *   any name, pinned or discovered, in any phase, adds nothing: a tag that moves back to an old
  *   digest creates no duplicate, and a Deleted version found again stays Deleted (its data is
@@ -168,8 +170,20 @@ export function recordVersions(input: RecordVersionsInput): RecordVersionsResult
   };
 
   // Pinned entries are recorded whatever the room: channels and fleets name them (spec.versions
-  // has at most 128), and only Deleted entries make room.
-  for (const pinned of input.pinned) if (!names.has(pinned.name)) add(recordPinned(pinned, source, sourceURL, at));
+  // has at most 128), and only Deleted entries make room. A pin of something already recorded
+  // under another name keeps that record's discovery time, so it does not pass for a newer version.
+  const firstSeen = new Map<string, string>();
+  for (const v of input.recorded) {
+    const id = recordedIdentity(v, sourceURL);
+    if (id && v.discoveredAt && (!firstSeen.has(id) || byDiscovery(v, { name: '', discoveredAt: firstSeen.get(id) }) < 0)) firstSeen.set(id, v.discoveredAt);
+  }
+  for (const pinned of input.pinned) {
+    if (names.has(pinned.name)) continue;
+    const record = recordPinned(pinned, source, sourceURL, at);
+    const id = recordedIdentity(record, sourceURL);
+    const seen = id ? firstSeen.get(id) : undefined;
+    add(seen ? { ...record, discoveredAt: seen } : record);
+  }
 
   let deferred = 0;
   let live = versions.filter((v) => v.phase !== 'Deleted').length;
