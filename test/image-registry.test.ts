@@ -8,6 +8,7 @@ import type { GoldenImageStatus } from '../controller/api/generated/types.ts';
 import type { GoldenImage } from '../controller/api/objects.ts';
 import { RESOURCES } from '../controller/kube/resources.ts';
 import { REGISTRY_CA, REGISTRY_SECRET, vmFleet } from './fixtures/fleets.ts';
+import { kubectl } from './harness/cluster.ts';
 import { fleetCluster, isCondition, type FleetCluster } from './harness/fleet.ts';
 import { dockerConfigJSON, pushContainerDisk, sharedRegistry, tagImage } from './harness/registry.ts';
 import { imageStatus, waitForImage as waitForImageStatus } from './harness/images.ts';
@@ -52,6 +53,10 @@ describe('registry discovery', () => {
     expect(s1.latestVersion).toBe(v1.name);
     expect(s1.channels).toEqual([expect.objectContaining({ name: 'stable', version: v1.name })]);
     expect(condition(s1, 'Ready')?.status).toBe('True');
+    // As a user checks it, and as the printer columns show it.
+    expect((await kubectl(['wait', '--for=condition=Ready', 'goldenimage/tracked', '-n', c.namespace, '--timeout=20s'])).code).toBe(0);
+    const get = await kubectl(['get', 'gimg', 'tracked', '-n', c.namespace]);
+    expect(get.stdout).toMatch(new RegExp(`tracked\\s+True\\s+${v1.name}\\s+1\\s`));
 
     await c.client.create(RESOURCES.vmFleet, vmFleet(c.namespace, 'web', { replicas: 3, image: 'tracked', channel: 'stable', updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } } }));
     await c.waitForFleet('web', 'the fleet on the first version', (f, vms) => f.readyReplicas === 3 && f.imageVersion === v1.name && vms.every((vm) => vm.spec?.template.spec?.volumes?.some((v) => v.containerDisk?.image === `${registry().host}/${repository}@${first}`)));
