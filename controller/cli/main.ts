@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import type { SimFlags } from './local.ts';
 import { validatePaths } from './validate.ts';
 import { RUN_DEFAULTS, type RunFlags } from './run-flags.ts';
+import type { PlanFlags } from './plan.ts';
 
 const program = new Command()
   .name('virtfleet')
@@ -18,6 +19,21 @@ program
     for (const line of report.lines) (report.exitCode === 2 ? console.error : console.log)(line);
     process.exitCode = report.exitCode;
   });
+
+/** kubectl's cluster flags, for the commands that read a cluster. */
+const clusterOptions = (cmd: Command): Command =>
+  cmd
+    .option('--kubeconfig <path>', 'kubeconfig to use instead of KUBECONFIG, the in-cluster config or ~/.kube/config')
+    .option('--context <name>', 'the kubeconfig context to use')
+    .option('-n, --namespace <ns>', 'namespace (default: the context\'s, else default)');
+
+clusterOptions(program.command('plan'))
+  .description('Show what applying VMFleet and GoldenImage manifests would do to each VM of the cluster (read only): action, reason, wave, makespan')
+  .requiredOption('-f, --filename <path...>', 'files or directories of manifests, or - for stdin')
+  .option('-o, --output <format>', 'table, json or yaml', 'table')
+  .option('--exit-code', 'exit 1 when anything would change, 0 when nothing would (as kubectl diff)')
+  .option('--migration-budget <n>', 'the controller\'s --migration-budget (live migrations in flight in the cluster at once)', RUN_DEFAULTS.migrationBudget)
+  .action(async (opts: PlanFlags) => (await import('./plan.ts')).plan(opts));
 
 const simOptions = (cmd: Command): Command =>
   cmd

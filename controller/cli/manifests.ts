@@ -39,6 +39,11 @@ export function readDocuments(file: string): Document[] {
   } catch (err) {
     throw new UnreadableInputError(`${file}: ${(err as Error).message}`);
   }
+  return parseDocuments(text, file);
+}
+
+/** The manifests in `text` (multi-document YAML or JSON), named `file` in errors ("-" for stdin). */
+export function parseDocuments(text: string, file: string): Document[] {
   const documents: Document[] = [];
   parseAllDocuments(text).forEach((doc, i) => {
     if (doc.errors.length > 0) {
