@@ -5,11 +5,13 @@ import type { V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kub
 import type { KubernetesObject, V1Node } from '@kubernetes/client-node';
 import type { GoldenImage, VMFleet } from '../api/objects.ts';
 import { dataVolumeInformer } from '../cache/datavolumes.ts';
+import { FleetsByNode, NodeChanges } from '../cache/node-index.ts';
 import { vmInformer } from '../cache/vms.ts';
 import type { Backoff } from '../core/fleet/migration.ts';
 import { FLEET_LABEL } from '../core/fleet/names.ts';
 import { RESOURCES } from '../kube/resources.ts';
 import { Controller, controllerOwnerKey } from '../runtime/controller.ts';
+import type { EventType } from '../runtime/informer.ts';
 import { EventRecorder } from '../runtime/events.ts';
 import { Expectations } from '../runtime/expectations.ts';
 import { keyOf } from '../runtime/keys.ts';
@@ -85,7 +87,12 @@ export function fleetController(ctx: ManagerContext, o: FleetControllerOptions):
     const fleet = obj.metadata?.labels?.[FLEET_LABEL];
     return fleet && obj.metadata?.namespace ? [`${obj.metadata.namespace}/${fleet}`] : [];
   };
-  const fleetsOnNode = (node: KubernetesObject) => [...new Set(vmis.list().filter((vmi) => vmi.status?.nodeName === node.metadata?.name).flatMap(fleetOfChild))];
+  // Node events reach the fleets with VMIs there by one lookup, and only when something placement
+  // reads changed (labels, taints, cordon, readiness), not on every heartbeat.
+  const byNode = new FleetsByNode();
+  vmis.on((type, vmi) => byNode.observe(type, vmi, (v) => fleetOfChild(v as KubernetesObject)[0]));
+  const nodeChanges = new NodeChanges();
+  const fleetsOnNode = (node: KubernetesObject, type: EventType) => (nodeChanges.changed(type, node as V1Node) ? byNode.fleetsOn(node.metadata?.name ?? '') : []);
   // Ours carry the fleet label; others' are mapped through the fleet label of the VMI they move.
   const fleetsOfMigration = (m: KubernetesObject) => {
     const own = fleetOfChild(m);

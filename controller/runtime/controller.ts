@@ -38,7 +38,8 @@ export interface Source {
 export interface Related {
   informer: Source;
   /** The primary keys an event of this kind concerns. */
-  keysFor: (obj: KubernetesObject) => string[];
+  /** The primary keys an event of this kind concerns (none for an event that cannot change a decision). */
+  keysFor: (obj: KubernetesObject, type: EventType) => string[];
 }
 
 export interface ControllerOptions {
@@ -73,7 +74,7 @@ export class Controller {
     this.options = options;
     this.queue = new WorkQueue<string>(options.queue);
     options.primary.on((_type, obj) => this.queue.add(keyOf(obj)));
-    for (const r of options.related ?? []) r.informer.on((_type, obj) => r.keysFor(obj).forEach((k) => this.queue.add(k)));
+    for (const r of options.related ?? []) r.informer.on((type, obj) => r.keysFor(obj, type).forEach((k) => this.queue.add(k)));
   }
 
   /**
