@@ -97,7 +97,8 @@ async function planAndApply(manifest: string, done: Parameters<FleetCluster['wai
   const fleet = planned.report!.fleets.find((f) => f.name === 'web')!;
   const before = await observe();
   expect((await kubectl(['apply', '-f', '-'], { input: manifest })).code).toBe(0);
-  await c.waitForFleet('web', 'the change carried out', done);
+  // The status of the planned revision, not the one before the apply.
+  await c.waitForFleet('web', 'the change carried out', (s, vms) => s.updateRevision === fleet.updateRevision && done(s, vms));
   await waitFor('the VMs settled', async () => settled(await observe()), 60_000, 200);
   const actual = outcomes(before, await observe());
   const expected = Object.fromEntries(fleet.vms.map((vm) => [vm.name, EXPECTED[vm.action]]));
@@ -144,6 +145,32 @@ describe('virtfleet plan', () => {
       d.spec.updateStrategy.rollingUpdate.partition = 4;
     }), (s) => s.updatedReplicas === 2, (after) => ['web-4', 'web-5'].every((n) => (after.get(n)?.migrations.length ?? 0) > 0));
     expect(fleet.vms.filter((vm) => vm.action !== 'none').map((vm) => [vm.name, vm.steps.map((st) => st.action)])).toEqual([['web-4', ['liveUpdate', 'liveMigration']], ['web-5', ['liveUpdate', 'liveMigration']]]);
+    expect(actual).toEqual(expected);
+  });
+
+  it('a placement change: live updates, and live migrations of the VMs off the zone, as planned', async () => {
+    const { fleet, actual, expected } = await planAndApply(web((d) => {
+      d.spec.image.version = 'f42-20261101';
+      d.spec.template.spec.template.spec.domain.cpu.sockets = 2;
+      d.spec.template.spec.template.spec.nodeSelector = { 'topology.kubernetes.io/zone': 'zone-a' };
+      d.spec.updateStrategy.rollingUpdate.partition = 0;
+    }), (s) => s.updatedReplicas === 6 && s.availableReplicas === 6 && s.migratingReplicas === 0 && s.driftedReplicas === 0);
+    expect(fleet.summary.actions.liveMigration + fleet.summary.actions.restart).toBeGreaterThan(0);
+    expect(actual).toEqual(expected);
+  });
+
+  it('a dataVolumeTemplates change recreates every VM, as planned', async () => {
+    const { fleet, actual, expected } = await planAndApply(web((d) => {
+      d.spec.image.version = 'f42-20261101';
+      d.spec.template.spec.template.spec.domain.cpu.sockets = 2;
+      d.spec.template.spec.template.spec.nodeSelector = { 'topology.kubernetes.io/zone': 'zone-a' };
+      d.spec.updateStrategy.rollingUpdate = { maxUnavailable: 3, partition: 0 };
+      d.spec.template.spec.dataVolumeTemplates = [{ metadata: { name: 'scratch' }, spec: { source: { blank: {} }, storage: { resources: { requests: { storage: '1Gi' } } } } }];
+      d.spec.template.spec.template.spec.domain.devices.disks.push({ name: 'scratch', disk: { bus: 'virtio' } });
+      d.spec.template.spec.template.spec.volumes.push({ name: 'scratch', dataVolume: { name: 'scratch' } });
+    }), (s) => s.updatedReplicas === 6 && s.availableReplicas === 6 && s.currentRevision === s.updateRevision);
+    expect(fleet.vms.every((vm) => vm.action === 'diskRecreate')).toBe(true);
+    expect(fleet.waves.length).toBeGreaterThanOrEqual(2);
     expect(actual).toEqual(expected);
   });
 });
