@@ -77,7 +77,7 @@ function renderTable(report: PlanReport): string {
     const held = new Map(fleet.held.map((h) => [h.vm, h]));
     out.push(...columns([
       ['VM', 'ACTION', 'WAVE', 'REASON'],
-      ...fleet.vms.map((vm) => [vm.name, ACTION_WORDS[vm.action], vm.wave === undefined ? '-' : String(vm.wave), held.has(vm.name) ? `waits at revision ${held.get(vm.name)!.revision ?? '?'}: ${held.get(vm.name)!.why}` : vm.reason]),
+      ...fleet.vms.map((vm) => [vm.name, ACTION_WORDS[vm.action], vm.wave === undefined ? '-' : String(vm.wave), held.has(vm.name) ? `waits at revision ${held.get(vm.name)!.revision ?? '?'}: ${vm.reason}` : vm.reason]),
     ]).map((l) => `  ${l}`));
     if (fleet.waves.length > 0) {
       out.push('  waves:');

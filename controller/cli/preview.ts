@@ -122,12 +122,14 @@ export function simulateFleet(snapshot: FleetSnapshot, estimates: Estimates, exi
     }
     for (const s of wave) steps.set(s.vm, [...(steps.get(s.vm) ?? []), { wave: waves.length + 1, action: s.action, reason: s.reason }]);
     const duration = Math.max(...wave.map((s) => durationOf(s.action, estimates)));
-    waves.push({ index: waves.length + 1, startsAtSeconds: Math.round((world.now - start) / 1000), durationSeconds: duration, actions: wave.map((s) => ({ vm: s.vm, action: s.action })) });
+    waves.push({ index: waves.length + 1, startsAtSeconds: Math.round((world.now - start) / 1000), durationSeconds: duration, actions: wave.map((s) => ({ vm: s.vm, action: s.action })).sort((a, b) => byIndex(a.vm, b.vm)) });
     world = carryOut({ ...world, memory }, verdict, duration * 1000);
   }
   const after = new Map(world.vms.map((vm) => [vm.metadata!.name!, vm.metadata?.labels?.[REVISION_LABEL]]));
   const revision = last?.revision ?? first?.revision;
   const names = [...new Set([...before.keys(), ...after.keys(), ...steps.keys()])].sort(byIndex);
+  const held = heldVMs(world, revision);
+  const heldWhy = new Map(held.map((h) => [h.vm, h.why]));
   const vms: VMPlan[] = names.map((name) => {
     const list = steps.get(name) ?? [];
     const top = list.reduce<VMStep | undefined>((a, s) => (!a || rank(s.action) > rank(a.action) ? s : a), undefined);
@@ -135,12 +137,11 @@ export function simulateFleet(snapshot: FleetSnapshot, estimates: Estimates, exi
     const toRevision = after.get(name);
     return {
       name, action: top?.action ?? 'none',
-      reason: top ? list.map((s) => s.reason).filter((r, i, all) => all.indexOf(r) === i).join('; ') : fromRevision === revision ? 'runs the update revision' : 'keeps its revision',
+      reason: top ? list.map((s) => s.reason).filter((r, i, all) => all.indexOf(r) === i).join('; ') : heldWhy.get(name) ?? (fromRevision === revision ? 'runs the update revision' : 'keeps its revision'),
       ...(list[0] ? { wave: list[0].wave } : {}), steps: list,
       ...(fromRevision !== undefined ? { fromRevision } : {}), ...(toRevision !== undefined ? { toRevision } : {}),
     };
   });
-  const held = heldVMs(world, revision);
   const end = waves.length > 0 ? waves.at(-1)!.startsAtSeconds + waves.at(-1)!.durationSeconds : 0;
   return { world, plan: {
     namespace: ref.namespace, name: ref.name, exists, state: 'Planned',
