@@ -78,12 +78,15 @@ export class ApiError extends Error {
   readonly status: number;
   readonly reason: string;
   readonly body: unknown;
+  /** The answer's Retry-After in seconds, when it had one. */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(status: number, reason: string, message: string, body: unknown) {
+  constructor(status: number, reason: string, message: string, body: unknown, retryAfterSeconds?: number) {
     super(message);
     this.status = status;
     this.reason = reason;
     this.body = body;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 
   get notFound(): boolean {
@@ -110,6 +113,31 @@ export class ApiError extends Error {
     const m = (this.body as { message?: unknown } | undefined)?.message;
     return typeof m === 'string' ? m : this.message;
   }
+}
+
+/** Retries after Retry-After before the error goes to the caller (client-go's maxRetries). */
+export const MAX_RETRY_AFTER_RETRIES = 10;
+/** A Retry-After longer than this is cut to it: the caller's own backoff takes over beyond. */
+export const MAX_RETRY_AFTER_MS = 10_000;
+
+/** Retry-After as seconds (the delta-seconds form the API server sends), or undefined. */
+export function parseRetryAfter(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined || !/^\s*\d+\s*$/.test(value)) return undefined;
+  return Number(value);
+}
+
+/**
+ * How long to wait before sending a refused request again, or undefined to give up, as client-go
+ * does: only when the API server said when (Retry-After) and at most MAX_RETRY_AFTER_RETRIES
+ * times. A 429 was not processed, so any verb is sent again; a 5xx may have been, so only reads
+ * are. A Retry-After of 0 still waits a little, so that a shedding server is not hammered.
+ */
+export function retryAfterDelayMs(status: number, method: string, retryAfterSeconds: number | undefined, retriesSoFar: number): number | undefined {
+  if (retryAfterSeconds === undefined || retriesSoFar >= MAX_RETRY_AFTER_RETRIES) return undefined;
+  const read = method === 'GET' || method === 'HEAD';
+  if (status !== 429 && !(read && status >= 500 && status <= 504)) return undefined;
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(100, retryAfterSeconds * 1000));
 }
 
 export class KubeHttp {
@@ -172,8 +200,23 @@ export class KubeHttp {
     return this.fenced;
   }
 
+  /** One request, sent again after the API server's Retry-After (retryAfterDelayMs) within its deadline. */
   async request<T = unknown>(method: string, path: string, body?: unknown, contentType = 'application/json', options: RequestOptions = {}): Promise<T> {
     const started = Date.now();
+    for (let retries = 0; ; retries++) {
+      try {
+        return await this.send<T>(method, path, body, contentType, options, started);
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+        const delay = retryAfterDelayMs(err.status, method, err.retryAfterSeconds, retries);
+        const { timeoutMs, signal } = options;
+        if (delay === undefined || (timeoutMs !== undefined && Date.now() - started + delay >= timeoutMs) || signal?.aborted || this.fenced !== undefined) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private async send<T>(method: string, path: string, body: unknown, contentType: string, options: RequestOptions, started: number): Promise<T> {
     const { timeoutMs, signal } = options;
     const refusal = (): Error | undefined => {
       if (this.fenced !== undefined) return new FencedError(method, path, this.fenced);
@@ -237,7 +280,7 @@ export class KubeHttp {
             const status = res.statusCode ?? 0;
             if (status >= 200 && status < 300) return resolve(parsed as T);
             const s = (parsed ?? {}) as { reason?: string; message?: string };
-            reject(new ApiError(status, s.reason ?? '', `${method} ${path}: ${status} ${s.message ?? text.slice(0, 300)}`, parsed));
+            reject(new ApiError(status, s.reason ?? '', `${method} ${path}: ${status} ${s.message ?? text.slice(0, 300)}`, parsed, parseRetryAfter(res.headers['retry-after'])));
           });
           res.on('error', (err) => {
             settle();
