@@ -17,6 +17,20 @@ describe('offline validation', () => {
     expect(violations.map((v) => v.message).join('\n')).toContain(message);
   });
 
+  it('prunes a null in a non-nullable field as the API server does, instead of calling it a wrong type', () => {
+    const fleet = vmFleet();
+    fleet.spec.minReadySeconds = null;
+    fleet.spec.updateStrategy.rollingUpdate.maxSurge = null;
+    fleet.spec.template.spec.runStrategy = null;
+    expect(validator.validate(fleet)).toEqual([]);
+    // Pruned from the validator's copy only: the caller's object is unchanged.
+    expect(fleet.spec.minReadySeconds).toBeNull();
+    // A required field set to null is missing after pruning.
+    const image = goldenImage();
+    image.spec.source = null;
+    expect(validator.validate(image).map((v) => v.message).join('\n')).toMatch(/Required value|exactly one/);
+  });
+
   it('names the JSON path and the rule of each violation', () => {
     const fleet = vmFleet();
     fleet.spec.updateStrategy.rollingUpdate.maxSurge = '0%';

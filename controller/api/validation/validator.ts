@@ -6,6 +6,7 @@ import addFormatsModule from 'ajv-formats';
 import { API_VERSION, KINDS, rootSchema, toOpenAPI } from '../crds.ts';
 import { evaluateRules } from './cel.ts';
 import { toAjvSchema } from './openapi-to-ajv.ts';
+import { pruneNulls } from './prune-nulls.ts';
 
 type Node = Record<string, unknown>;
 // ajv-formats is CommonJS; its default export arrives wrapped under native ESM.
@@ -45,11 +46,12 @@ export class ManifestValidator {
     return this.kinds.has(`${apiVersion}/${kind}`);
   }
 
-  /** All violations of one object; an empty list means valid. Defaults are applied first, as the API server does. */
+  /** All violations of one object; an empty list means valid. Nulls are pruned and defaults applied first, as the API server does. */
   validate(object: Node): Violation[] {
     const compiled = this.kinds.get(`${String(object.apiVersion)}/${String(object.kind)}`);
     if (!compiled) return [{ path: '.kind', rule: 'known kind', message: `unknown kind ${String(object.apiVersion)}/${String(object.kind)}` }];
     const data = structuredClone(object);
+    pruneNulls(compiled.openAPI, data);
     const violations: Violation[] = [];
     if (!compiled.check(data)) violations.push(...(compiled.check.errors ?? []).map(fromAjv));
     violations.push(...evaluateRules(compiled.openAPI, data));
