@@ -1,0 +1,113 @@
+// Runs the controller in a process of its own, through the same startController that
+// `virtfleet run` uses, so a benchmark reads that process's memory and CPU alone (the control
+// plane, the simulator and the benchmark live in other processes).
+//   node bench/lib/controller-child.ts <kubeconfig> '<Partial<RunFlags> as JSON>'
+// Prints "ready" once the caches synced; answers each "stats" line on stdin with one JSON line
+// (ControllerStats); stops on SIGTERM. Its V8 heap figures come from process.memoryUsage(), asked
+// over stdin, so no inspector or --expose-gc is needed.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { KubeConfig } from '@kubernetes/client-node';
+import { RUN_DEFAULTS, type RunFlags } from '../../controller/cli/run-flags.ts';
+
+export interface ControllerStats {
+  /** Fleet reconciles so far, resyncs included. */
+  reconciles: number;
+  /** The controller's own requests so far, by HTTP verb. */
+  requests: Record<string, number>;
+  /** Errors the controller logged. */
+  errors: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+export interface ProcessFigures {
+  /** Resident set (VmRSS) and its peak (VmHWM), bytes. */
+  rss: number;
+  hwm: number;
+  /** User plus system CPU, seconds. */
+  cpuSeconds: number;
+}
+
+/** This process's figures from /proc: memory from status, CPU from stat (in clock ticks of 1/100 s). */
+export function processFigures(pid: number, ticksPerSecond = 100): ProcessFigures {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+  const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+  return { rss: kib('VmRSS'), hwm: kib('VmHWM'), cpuSeconds };
+}
+
+export interface ControllerChild {
+  child: ChildProcess;
+  stats(): Promise<ControllerStats>;
+  figures(): ProcessFigures;
+  stop(): Promise<void>;
+}
+
+/** Starts the controller as a child process and resolves once its caches synced. */
+export async function spawnController(kubeconfigPath: string, flags: Partial<RunFlags>, readyTimeoutMs = 300_000): Promise<ControllerChild> {
+  const child = spawn(process.execPath, [import.meta.filename, kubeconfigPath, JSON.stringify(flags)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const waiting: ((line: string) => void)[] = [];
+  lines.on('line', (line) => waiting.shift()?.(line));
+  const next = (what: string, timeoutMs: number) =>
+    new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`controller: no ${what} within ${timeoutMs} ms`)), timeoutMs);
+      waiting.push((line) => {
+        clearTimeout(timer);
+        resolve(line);
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`controller exited with ${code} before ${what}`));
+      });
+    });
+  const ready = await next('ready', readyTimeoutMs);
+  if (ready !== 'ready') throw new Error(`controller: expected ready, got ${ready}`);
+  return {
+    child,
+    stats: async () => {
+      const answer = next('stats', 10_000);
+      child.stdin!.write('stats\n');
+      return JSON.parse(await answer) as ControllerStats;
+    },
+    figures: () => processFigures(child.pid!),
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+if (process.argv[1] === import.meta.filename) {
+  const { startController } = await import('../../controller/cli/run.ts');
+  const [kubeconfigPath, flagsJson] = process.argv.slice(2);
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfigPath!);
+  let errors = 0;
+  const log = { info: () => undefined, error: (msg: string, fields?: Record<string, unknown>) => {
+    errors++;
+    console.error(`controller: ${msg} ${JSON.stringify(fields ?? {})}`);
+  } };
+  const flags: RunFlags = { ...RUN_DEFAULTS, ...(JSON.parse(flagsJson ?? '{}') as Partial<RunFlags>) };
+  const { manager, requests } = await startController(kc, flags, undefined, { log });
+  console.log('ready');
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    if (line.trim() !== 'stats') return;
+    const m = process.memoryUsage();
+    const stats: ControllerStats = { reconciles: manager.reconciles, requests, errors, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
+    console.log(JSON.stringify(stats));
+  });
+  process.once('SIGTERM', () => {
+    void manager.stop().then(() => process.exit(0), () => process.exit(1));
+  });
+}
