@@ -1,11 +1,12 @@
 // Registers the fleet controller with the manager: informers over fleets, every VM (foreign ones
 // shrunk to what the fleets read), the fleets' VMIs, nodes, golden images and live migrations;
 // expectations fed by the VM informer; the controller loop with a periodic resync.
-import type { V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { KubernetesObject, V1Node } from '@kubernetes/client-node';
 import type { GoldenImage, VMFleet } from '../api/objects.ts';
 import { dataVolumeInformer } from '../cache/datavolumes.ts';
 import { FleetsByNode, NodeChanges } from '../cache/node-index.ts';
+import { nodeInformer } from '../cache/nodes.ts';
+import { vmiInformer } from '../cache/vmis.ts';
 import { vmInformer } from '../cache/vms.ts';
 import type { Backoff } from '../core/fleet/migration.ts';
 import { FLEET_LABEL } from '../core/fleet/names.ts';
@@ -49,8 +50,9 @@ export function fleetController(ctx: ManagerContext, o: FleetControllerOptions):
   const fleets = ctx.informer<VMFleet & KubernetesObject>(RESOURCES.vmFleet, { namespace: ns });
   // Every VM, so a name held by someone else's VM is never taken (invariant 4).
   const vms = vmInformer(ctx, ns);
-  const vmis = ctx.informer<V1VirtualMachineInstance & KubernetesObject>(RESOURCES.vmi, { namespace: ns, labelSelector: FLEET_LABEL });
-  const nodes = ctx.informer<V1Node & KubernetesObject>(RESOURCES.node);
+  // The fleets' VMIs and every node, each shrunk to the fields the fleets read.
+  const vmis = vmiInformer(ctx, ns);
+  const nodes = nodeInformer(ctx);
   // Images in every namespace: a fleet may use one another namespace shares.
   const goldenImages = ctx.informer<GoldenImage & KubernetesObject>(RESOURCES.goldenImage);
   const dataVolumes = dataVolumeInformer(ctx, ns);
