@@ -6,6 +6,8 @@ import { FLEET_LABEL } from '../core/fleet/names.ts';
 import { projectVM } from '../core/image/usage.ts';
 import { RESOURCES } from '../kube/resources.ts';
 import type { ManagerContext } from '../runtime/manager.ts';
+import type { Cache } from './cache.ts';
+import { LabelIndex, type Labelled } from './label-index.ts';
 
 /**
  * Shrinks a cached VM: one no fleet controls to its identity (name, uid, labels, owners), which
@@ -30,6 +32,28 @@ export function cachedVM(vm: V1VirtualMachine & KubernetesObject): void {
   delete vm.status;
 }
 
-/** The VM informer every controller of the process shares: all VMs in scope, foreign ones shrunk. */
-export const vmInformer = (ctx: ManagerContext, namespace: string | undefined) =>
-  ctx.informer<V1VirtualMachine & KubernetesObject>(RESOURCES.vm, { namespace, transform: cachedVM });
+/** The fleet-label index of each shared VM cache, kept from its events. */
+const fleetIndexes = new WeakMap<object, LabelIndex>();
+
+/**
+ * The VM informer every controller of the process shares: all VMs in scope, foreign ones shrunk,
+ * indexed by the fleet label (vmsLabelledFor).
+ */
+export function vmInformer(ctx: ManagerContext, namespace: string | undefined) {
+  const informer = ctx.informer<V1VirtualMachine & KubernetesObject>(RESOURCES.vm, { namespace, transform: cachedVM });
+  if (!fleetIndexes.has(informer)) {
+    const index = new LabelIndex(FLEET_LABEL);
+    informer.on((type, vm) => index.observe(type, vm));
+    fleetIndexes.set(informer, index);
+  }
+  return informer;
+}
+
+/**
+ * The VMs of `namespace` carrying the fleet label of `fleet`, by one index lookup on a cache from
+ * vmInformer; any other cache is scanned.
+ */
+export function vmsLabelledFor<T extends Labelled>(cache: Cache<T>, namespace: string, fleet: string): T[] {
+  const index = fleetIndexes.get(cache);
+  return index ? index.list(cache, namespace, fleet) : cache.list(namespace).filter((vm) => vm.metadata?.labels?.[FLEET_LABEL] === fleet);
+}
