@@ -110,7 +110,7 @@ describe('virtfleet plan', () => {
     expect((await kubectl(['apply', '-f', '-'], { input: image() })).code).toBe(0);
     await waitFor('the image version recorded Ready', async () => {
       const gi = await c.client.get<GoldenImage>(RESOURCES.goldenImage, { namespace: c.namespace, name: 'fedora' });
-      return gi?.status?.versions?.some((v) => v.name === 'f42-20261001' && v.phase !== 'Pending' && v.phase !== 'Importing') ?? false;
+      return gi?.status?.versions?.some((v) => v.name === 'f42-20261001' && (v.phase === 'Ready' || v.phase === 'Deprecated')) ?? false;
     }, 30_000, 200);
     const planned = await plan(web(), '-o', 'json', '--exit-code');
     expect(planned.code).toBe(1);
@@ -136,6 +136,14 @@ describe('virtfleet plan', () => {
     expect(fleet.held.map((h) => h.vm)).toEqual(['web-0', 'web-1', 'web-2', 'web-3']);
     expect(expected).toMatchObject({ 'web-4': 'restarted', 'web-5': 'restarted', 'web-0': 'untouched' });
     expect(actual).toEqual(expected);
+    // The status tells what runs: two of six on the new version, four waiting below the partition.
+    const status = (await c.fleetStatus('web'))!;
+    expect(status.imageSummary).toBe('f42-20261101 (2/6)');
+    expect(status.imageVersions).toEqual([{ version: 'f42-20261101', replicas: 2 }, { version: 'f42-20261001', replicas: 4 }]);
+    expect(status.conditions!.find((x) => x.type === 'Progressing')!.message).toBe(`2/6 VMs run revision ${fleet.updateRevision}; web-0, web-1, web-2, web-3 wait at revision ${fleet.held[0]!.revision} (partition 4: VMs with an index below it keep their revision)`);
+    const events = (await c.client.list<{ reason?: string; message?: string }>(RESOURCES.event, { namespace: c.namespace })).items;
+    expect(events.filter((e) => e.reason === 'RolloutComplete').map((e) => e.message)).not.toContainEqual(expect.stringContaining(fleet.updateRevision!));
+    await waitFor('a RolloutPartitioned Event', async () => (await c.client.list<{ reason?: string; message?: string }>(RESOURCES.event, { namespace: c.namespace })).items.some((e) => e.reason === 'RolloutPartitioned' && e.message?.includes('wait at revision') === true), 10_000, 200);
   });
 
   it('CPU sockets raised within maxSockets: live updates, then live migrations, as planned', async () => {

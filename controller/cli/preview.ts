@@ -15,6 +15,7 @@ import { recordedRejections } from '../core/image/rollback.ts';
 import { placementOf, placementViolations } from '../core/placement.ts';
 import { decideFleet, type FleetDecision, type FleetSnapshot } from '../fleet/decide.ts';
 import { fleetRef } from '../fleet/drift-repair.ts';
+import { heldBack } from '../fleet/status.ts';
 
 /** What happens to one VM, least disruptive first (a VM's action is its most disruptive step). */
 export const VM_ACTIONS = ['none', 'metadataPatch', 'liveUpdate', 'liveMigration', 'restart', 'create', 'diskRecreate', 'delete'] as const;
@@ -316,14 +317,14 @@ function liveUpdated(vmi: V1VirtualMachineInstance, vm: V1VirtualMachine): V1Vir
   return { ...vmi, spec: { ...spec, domain: { ...spec.domain, cpu: template.domain.cpu, memory: template.domain.memory } as never }, status: { ...vmi.status, conditions } };
 }
 
-/** VMs left below the update revision, and why the rollout leaves them there. */
+/** VMs left below the update revision, and why the rollout leaves them there (the status's heldBack). */
 function heldVMs(world: FleetSnapshot, revision: string | undefined): FleetPlan['held'] {
   if (!revision) return [];
-  const rollout = rolloutSpecOf(world.fleet.spec);
-  const why = rollout.strategy === 'OnDelete'
-    ? 'strategy OnDelete: a VM takes the new revision when it is deleted'
-    : rollout.paused ? 'the rollout is paused (spec.paused)' : `partition ${rollout.partition}: VMs with an index below it keep their revision`;
-  return world.vms.filter((vm) => vm.metadata?.labels?.[REVISION_LABEL] !== revision).map((vm) => ({ vm: vm.metadata!.name!, revision: vm.metadata?.labels?.[REVISION_LABEL], why })).sort((a, b) => byIndex(a.vm, b.vm));
+  const vms = world.vms.map((vm) => ({ name: vm.metadata!.name!, revision: vm.metadata?.labels?.[REVISION_LABEL] }));
+  const held = heldBack(vms, revision, rolloutSpecOf(world.fleet.spec));
+  if (!held) return [];
+  const at = new Map(vms.map((vm) => [vm.name, vm.revision]));
+  return held.vms.map((vm) => ({ vm, revision: at.get(vm), why: held.why }));
 }
 
 /**

@@ -22,13 +22,14 @@ import type { Expectations } from '../runtime/expectations.ts';
 import { splitKey } from '../runtime/keys.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { Cache } from '../cache/cache.ts';
+import { vmsLabelledFor } from '../cache/vms.ts';
 import { OwnerMemory } from '../runtime/owner-memory.ts';
 import { inParallel } from '../runtime/parallel.ts';
 import { decideFleet, ownedBy, type FleetSnapshot, type Verdict } from './decide.ts';
 import { DriftRepair, fleetRef, MAX_MIGRATION_REFUSALS } from './drift-repair.ts';
 import { listNames, type EventRecorder, type InvolvedObject } from '../runtime/events.ts';
 import type { Migration, MigrationBudget } from './remediation.ts';
-import { fleetStatus, statusDiffers } from './status.ts';
+import { fleetStatus, heldBack, statusDiffers } from './status.ts';
 import { applyVM, createVM, FIELD_MANAGER } from './vm-writes.ts';
 
 /** Removes the fleet's VMs before the fleet goes. */
@@ -169,8 +170,11 @@ export class FleetReconciler {
       : remediation.refused
         ? { reason: 'MigrationRefused', message: `live migration of ${listNames(remediation.refused.vms)} refused ${MAX_MIGRATION_REFUSALS} or more times in a row (retried with backoff): ${remediation.refused.message}` }
         : undefined;
+    const live = verdict.observed.filter((vm) => !vm.deleting);
+    const runs = Object.fromEntries(live.flatMap((vm) => (verdict.runs[vm.name] !== undefined ? [[vm.name, verdict.runs[vm.name]!]] : [])));
+    const held = plan.complete ? heldBack(live, revision, rolloutSpecOf(fleet.spec)) : undefined;
     await this.writeStatus(fleet, fleetStatus({
-      ...base, plan, ...(stalled ? { stalled } : {}), imageVersion: image.version, acting, drift: remediation.drift, conflicts, deprecated: verdict.deprecated,
+      ...base, plan, ...(stalled ? { stalled } : {}), imageVersion: image.version, runs, ...(held ? { held } : {}), acting, drift: remediation.drift, conflicts, deprecated: verdict.deprecated,
       ...(failure !== undefined ? { failure: errorText(failure) } : {}), now: new Date(now).toISOString(),
     }));
     if (failure !== undefined) throw failure;
@@ -216,7 +220,7 @@ export class FleetReconciler {
 
   /** The fleet's VMs: labelled with its name and controlled by it (invariant 4). */
   private ownedVMs(fleet: VMFleet): V1VirtualMachine[] {
-    return this.o.caches.vms.list(fleet.metadata?.namespace).filter((vm) => ownedBy(vm, fleet));
+    return vmsLabelledFor(this.o.caches.vms, fleet.metadata!.namespace!, fleet.metadata!.name!).filter((vm) => ownedBy(vm, fleet));
   }
 
   /** What the reconcile decides from: the caches' objects for the fleet and what is remembered of it. */
@@ -449,8 +453,17 @@ export class FleetReconciler {
     }
     const progressing = now('Progressing');
     const before = was('Progressing');
-    if (progressing && progressing.reason !== before?.reason && ['NewRevisionAvailable', 'RolloutPaused'].includes(progressing.reason)) {
-      await this.o.events.record(involved, 'Normal', progressing.reason === 'RolloutPaused' ? 'RolloutPaused' : 'RolloutComplete', progressing.message);
+    // RolloutComplete only once every VM runs the update revision; a rollout that stops at its
+    // partition (or OnDelete) says which VMs wait instead (RolloutPartitioned).
+    const complete = (s: VMFleetStatus | undefined, c: typeof progressing) => c?.reason === 'NewRevisionAvailable' && s?.updatedReplicas === s?.replicas;
+    if (progressing?.reason === 'RolloutPaused' && before?.reason !== 'RolloutPaused') {
+      await this.o.events.record(involved, 'Normal', 'RolloutPaused', progressing.message);
+    } else if (progressing?.reason === 'NewRevisionAvailable') {
+      if (complete(next, progressing) && !(complete(previous, before) && before?.message === progressing.message)) {
+        await this.o.events.record(involved, 'Normal', 'RolloutComplete', progressing.message);
+      } else if (!complete(next, progressing) && (before?.reason !== progressing.reason || before.message !== progressing.message)) {
+        await this.o.events.record(involved, 'Normal', 'RolloutPartitioned', progressing.message);
+      }
     }
   }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Plan } from '../core/fleet/rollout.ts';
-import { fleetStatus, selectorString, statusDiffers } from './status.ts';
+import fc from 'fast-check';
+import { fleetStatus, heldBack, imageVersionCounts, selectorString, statusDiffers } from './status.ts';
 
 const plan = (over: Partial<Plan> = {}): Plan => ({
   actions: [], status: { replicas: 3, readyReplicas: 3, availableReplicas: 3, updatedReplicas: 3, currentRevision: 'r1', updateRevision: 'r1' },
@@ -46,5 +47,28 @@ describe('fleetStatus', () => {
 
   it('formats selectors as kubectl does', () => {
     expect(selectorString({ app: 'web', tier: 'front' })).toBe('app=web,tier=front');
+  });
+
+  it('says which VMs a partition holds back and what the VMs boot, never "every VM" then', () => {
+    const six = { ...base, replicas: 6 };
+    const counts = { replicas: 6, readyReplicas: 6, availableReplicas: 6, updatedReplicas: 2, currentRevision: 'old', updateRevision: 'new' };
+    const vms = [0, 1, 2, 3, 4, 5].map((i) => ({ name: `web-${i}`, revision: i >= 4 ? 'new' : 'old' }));
+    const held = heldBack(vms, 'new', { strategy: 'RollingUpdate', paused: false, partition: 4 })!;
+    expect(held).toEqual({ vms: ['web-0', 'web-1', 'web-2', 'web-3'], revisions: ['old'], why: 'partition 4: VMs with an index below it keep their revision' });
+    const runs = Object.fromEntries(vms.map((vm) => [vm.name, vm.revision === 'new' ? 'f42-20261101' : 'f42-20261001']));
+    const s = fleetStatus({ ...six, plan: plan({ status: counts }), imageVersion: 'f42-20261101', runs, held });
+    expect(cond(s, 'Progressing')).toMatchObject({ status: 'True', reason: 'NewRevisionAvailable', message: '2/6 VMs run revision new; web-0, web-1, web-2, web-3 wait at revision old (partition 4: VMs with an index below it keep their revision)' });
+    expect([s.imageVersion, s.imageSummary]).toEqual(['f42-20261101', 'f42-20261101 (2/6)']);
+    expect(s.imageVersions).toEqual([{ version: 'f42-20261101', replicas: 2 }, { version: 'f42-20261001', replicas: 4 }]);
+    const all = fleetStatus({ ...six, plan: plan({ status: { ...counts, updatedReplicas: 6 } }), imageVersion: 'f42-20261101', runs: Object.fromEntries(vms.map((vm) => [vm.name, 'f42-20261101'])) });
+    expect([all.imageSummary, cond(all, 'Progressing').message]).toEqual(['f42-20261101', 'every VM runs revision new']);
+  });
+
+  it('counts every VM once in imageVersions, the target first (property)', () => {
+    fc.assert(fc.property(fc.dictionary(fc.stringMatching(/^web-[0-9]{1,2}$/), fc.constantFrom('v1', 'v2', 'v3')), fc.constantFrom('v1', 'v2', 'v3'), (runs, target) => {
+      const counts = imageVersionCounts(runs, target);
+      expect(counts.reduce((n, c) => n + c.replicas, 0)).toBe(Object.keys(runs).length);
+      if (Object.values(runs).includes(target)) expect(counts[0]!.version).toBe(target);
+    }));
   });
 });

@@ -3,7 +3,7 @@
 // Reconciling, Stalled and Drifted, each with observedGeneration; lastTransitionTime only moves when the
 // condition's status does.
 import type { VMFleetStatus } from '../api/generated/types.ts';
-import type { Plan } from '../core/fleet/rollout.ts';
+import type { Plan, RolloutSpec } from '../core/fleet/rollout.ts';
 import { condition, withTransitionTimes } from '../core/conditions.ts';
 
 export { statusDiffers, withTransitionTimes } from '../core/conditions.ts';
@@ -28,6 +28,37 @@ export interface DriftSummary {
   message?: string;
 }
 
+/** VMs a finished rollout leaves below the update revision, and why (partition, OnDelete, paused). */
+export interface HeldBack {
+  vms: string[];
+  /** The revisions they stay at. */
+  revisions: string[];
+  why: string;
+}
+
+const indexOf = (name: string) => Number(/-(\d+)$/.exec(name)?.[1] ?? Number.NaN);
+
+/** The VMs below `updateRevision` once the rollout has done what its strategy allows, and why they wait. */
+export function heldBack(vms: readonly { name: string; revision: string | undefined }[], updateRevision: string, rollout: Pick<RolloutSpec, 'strategy' | 'paused' | 'partition'>): HeldBack | undefined {
+  const waiting = vms.filter((vm) => vm.revision !== updateRevision).sort((a, b) => indexOf(a.name) - indexOf(b.name) || a.name.localeCompare(b.name));
+  if (waiting.length === 0) return undefined;
+  const why = rollout.strategy === 'OnDelete'
+    ? 'strategy OnDelete: a VM takes the new revision when it is deleted'
+    : rollout.paused ? 'the rollout is paused (spec.paused)' : `partition ${rollout.partition}: VMs with an index below it keep their revision`;
+  return { vms: waiting.map((vm) => vm.name), revisions: [...new Set(waiting.map((vm) => vm.revision ?? '(none)'))].sort(), why };
+}
+
+/** Per-version VM counts, the fleet's target version first, then by count; VMs booting no recorded version are left out. */
+export function imageVersionCounts(runs: Readonly<Record<string, string>>, target: string | undefined): { version: string; replicas: number }[] {
+  const counts = new Map<string, number>();
+  for (const version of Object.values(runs)) counts.set(version, (counts.get(version) ?? 0) + 1);
+  return [...counts].map(([version, replicas]) => ({ version, replicas }))
+    .sort((a, b) => Number(b.version === target) - Number(a.version === target) || b.replicas - a.replicas || a.version.localeCompare(b.version));
+}
+
+const MAX_LISTED = 10;
+const listed = (names: readonly string[]) => (names.length > MAX_LISTED ? `${names.slice(0, MAX_LISTED).join(', ')} and ${names.length - MAX_LISTED} more` : names.join(', '));
+
 export interface StatusInput {
   generation: number;
   replicas: number;
@@ -39,6 +70,10 @@ export interface StatusInput {
   /** The image is not ready yet (a channel without a version, a version still importing). */
   waiting?: StalledReason;
   imageVersion?: string;
+  /** The image version each VM boots (decideFleet's runs), for imageVersions and the "(n/m)" of imageVersion. */
+  runs?: Readonly<Record<string, string>>;
+  /** VMs the rollout leaves at an older revision (heldBack). */
+  held?: HeldBack;
   /** The plan's actions were (or are being) carried out in this reconcile. */
   acting: boolean;
   previous: VMFleetStatus | undefined;
@@ -92,7 +127,11 @@ export function fleetStatus(input: StatusInput): VMFleetStatus {
     const done = !!plan?.complete && !input.acting && !input.drift?.repairing;
     const rev = counts?.updateRevision ?? '';
     if (plan?.paused && !plan.complete) conditions.push(condition('Progressing', 'Unknown', 'RolloutPaused', `the rollout to revision ${rev} is paused (spec.paused)`, g));
-    else if (done) conditions.push(condition('Progressing', 'True', 'NewRevisionAvailable', `every VM runs revision ${rev}`, g));
+    else if (done && input.held) {
+      // Reason NewRevisionAvailable: the rollout did what its strategy allows (tools treat that as healthy); the message says who waits.
+      const h = input.held;
+      conditions.push(condition('Progressing', 'True', 'NewRevisionAvailable', `${counts?.updatedReplicas ?? 0}/${input.replicas} VMs run revision ${rev}; ${listed(h.vms)} ${h.vms.length === 1 ? 'waits' : 'wait'} at revision ${h.revisions.join(', ')} (${h.why})`, g));
+    } else if (done) conditions.push(condition('Progressing', 'True', 'NewRevisionAvailable', `every VM runs revision ${rev}`, g));
     else conditions.push(condition('Progressing', 'True', 'RolloutInProgress', `${counts?.updatedReplicas ?? 0}/${input.replicas} VMs at revision ${rev}${plan?.blocked.length ? `; ${plan.blocked[0]}` : ''}`, g));
     const work = !plan?.complete || input.acting ? 'VMs are being created, updated or removed' : 'drift is being repaired';
     if (input.failure) conditions.push(condition('Reconciling', 'True', 'ActionFailed', `retrying after an error: ${input.failure}`.slice(0, 1024), g));
@@ -136,7 +175,17 @@ export function fleetStatus(input: StatusInput): VMFleetStatus {
     currentRevision: counts?.currentRevision ?? prev.currentRevision ?? '',
     updateRevision: counts?.updateRevision ?? prev.updateRevision ?? '',
     imageVersion: input.imageVersion ?? prev.imageVersion ?? '',
+    ...(imageSummary(input, replicas) ?? prev.imageSummary ? { imageSummary: imageSummary(input, replicas) ?? prev.imageSummary! } : {}),
+    ...(input.runs ? { imageVersions: imageVersionCounts(input.runs, input.imageVersion) } : prev.imageVersions ? { imageVersions: prev.imageVersions } : {}),
     labelSelector: selectorString(input.selector),
     conditions: withTransitionTimes(previous?.conditions, conditions, input.now),
   };
+}
+
+/** `f42-20261101`, or `f42-20261101 (2/6)` while only 2 of the 6 VMs boot it. */
+function imageSummary(input: StatusInput, replicas: number): string | undefined {
+  const version = input.imageVersion;
+  if (version === undefined || !input.runs) return version;
+  const booting = Object.values(input.runs).filter((v) => v === version).length;
+  return booting < replicas ? `${version} (${booting}/${replicas})` : version;
 }

@@ -787,9 +787,30 @@ export interface VMFleetStatus {
    */
   updateRevision?: string;
   /**
-   * The image version the fleet boots now.
+   * The image version the fleet's spec resolves to: what its rollout brings the VMs to (imageVersions says what they boot).
    */
   imageVersion?: string;
+  /**
+   * What the VMs boot, for people: imageVersion, followed by "(n/m)" while only n of the m VMs boot it (a rollout under way, or held by partition).
+   */
+  imageSummary?: string;
+  /**
+   * How many VMs boot each image version (from their running VMIs), the version the spec resolves to first.
+   *
+   * @maxItems 64
+   *
+   * Items: The VMs that boot one image version.
+   */
+  imageVersions?: {
+    /**
+     * Name of the image version.
+     */
+    version: string;
+    /**
+     * VMs that boot it.
+     */
+    replicas: number;
+  }[];
   /**
    * The fleet's label selector as a string, for the scale subresource and HPAs.
    */

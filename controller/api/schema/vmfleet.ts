@@ -201,7 +201,13 @@ export const vmFleetStatus: Schema = obj('The observed state of the fleet.', {
   migratingReplicas: int('VMs with a live migration in flight.', { minimum: 0 }),
   currentRevision: str('Revision of the template most VMs run.', { maxLength: 128 }),
   updateRevision: str('Revision of the current template.', { maxLength: 128 }),
-  imageVersion: str('The image version the fleet boots now.', { maxLength: 128 }),
+  imageVersion: str('The image version the fleet\'s spec resolves to: what its rollout brings the VMs to (imageVersions says what they boot).', { maxLength: 128 }),
+  imageSummary: str('What the VMs boot, for people: imageVersion, followed by "(n/m)" while only n of the m VMs boot it (a rollout under way, or held by partition).', { maxLength: 160 }),
+  imageVersions: list(
+    'How many VMs boot each image version (from their running VMIs), the version the spec resolves to first.',
+    obj('The VMs that boot one image version.', { version: str('Name of the image version.', { maxLength: 128 }), replicas: int('VMs that boot it.', { minimum: 0 }) }, { required: ['version', 'replicas'] }),
+    { maxItems: 64, mapKeys: ['version'] },
+  ),
   labelSelector: str('The fleet\'s label selector as a string, for the scale subresource and HPAs.', { maxLength: 4096 }),
   conditions: conditions('Ready, Available, Progressing, Drifted, NameConflict (names held by VMs the fleet does not own), Reconciling and Stalled, in metav1.Condition form.'),
 });
