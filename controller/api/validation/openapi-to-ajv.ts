@@ -3,12 +3,12 @@
 // `kubectl apply --validate=strict` reports it) instead of being pruned silently.
 type Node = Record<string, unknown>;
 
-export function toAjvSchema(node: Node): Node {
+export function toAjvSchema(node: Node, name = ''): Node {
   const out: Node = {};
   for (const [key, value] of Object.entries(node)) {
     switch (key) {
       case 'properties':
-        out[key] = Object.fromEntries(Object.entries(value as Record<string, Node>).map(([k, v]) => [k, toAjvSchema(v)]));
+        out[key] = Object.fromEntries(Object.entries(value as Record<string, Node>).map(([k, v]) => [k, toAjvSchema(v, k)]));
         break;
       case 'items':
       case 'additionalProperties':
@@ -18,7 +18,7 @@ export function toAjvSchema(node: Node): Node {
       case 'allOf':
       case 'anyOf':
       case 'oneOf':
-        out[key] = (value as Node[]).map(toAjvSchema);
+        out[key] = (value as Node[]).map((v) => toAjvSchema(v));
         break;
       default:
         if (key.startsWith('x-kubernetes-') || key === 'tsType' || key === 'nullable') continue;
@@ -32,7 +32,9 @@ export function toAjvSchema(node: Node): Node {
     out.type = [out.type, 'null'];
   }
   const preservesUnknown = node['x-kubernetes-preserve-unknown-fields'] === true || node['x-kubernetes-embedded-resource'] === true;
-  if (node.properties && !node.additionalProperties && !preservesUnknown) {
+  // An object without properties (KubeVirt's `masquerade: {}`) prunes every field too; metadata
+  // is the exception, the API server checks it as ObjectMeta.
+  if ((node.properties || (node.type === 'object' && name !== 'metadata')) && !node.additionalProperties && !preservesUnknown) {
     out.additionalProperties = false;
   }
   return out;
