@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
-import { KubeClient } from '../kube/client.ts';
+import { ApiError, KubeClient } from '../kube/client.ts';
 import type { RequestObserver } from '../kube/http.ts';
 import { pathOf, type Resource } from '../kube/resources.ts';
 import type { Controller, ReconcileObserver, Source } from './controller.ts';
@@ -166,7 +166,10 @@ class Term implements ManagerContext {
       ...(transform ? { transform } : {}),
       onError: (err) => {
         if (ref.shared) ref.shared.failingSince ??= Date.now();
-        this.log.error('watch failed; restarting', { resource: res.plural, error: String(err) });
+        // A CRD just created answers 429 "storage is (re)initializing" until the API server has
+        // set up its storage: a normal first start, retried with backoff like any failure.
+        if (storageInitializing(err)) this.log.info('watch waits for the API server to initialise storage; retrying', { resource: res.plural });
+        else this.log.error('watch failed; restarting', { resource: res.plural, error: String(err) });
       },
     });
     const shared = new Shared<T>(informer, transform);
@@ -335,4 +338,10 @@ export class Manager {
     }
     return term;
   }
+}
+
+/** The API server's 429 for a resource whose storage it is still setting up (a fresh CRD). */
+export function storageInitializing(err: unknown): boolean {
+  const text = String(err);
+  return ((err instanceof ApiError && err.status === 429) || /\b429\b/.test(text)) && /storage is \(re\)initializing/i.test(text);
 }
