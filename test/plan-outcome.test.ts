@@ -141,9 +141,9 @@ describe('virtfleet plan', () => {
     expect(status.imageSummary).toBe('f42-20261101 (2/6)');
     expect(status.imageVersions).toEqual([{ version: 'f42-20261101', replicas: 2 }, { version: 'f42-20261001', replicas: 4 }]);
     expect(status.conditions!.find((x) => x.type === 'Progressing')!.message).toBe(`2/6 VMs run revision ${fleet.updateRevision}; web-0, web-1, web-2, web-3 wait at revision ${fleet.held[0]!.revision} (partition 4: VMs with an index below it keep their revision)`);
-    const events = (await c.client.list<{ reason?: string; message?: string }>(RESOURCES.event, { namespace: c.namespace })).items;
+    const events = (await c.client.list<{ metadata?: { name?: string }; reason?: string; message?: string }>(RESOURCES.event, { namespace: c.namespace })).items;
     expect(events.filter((e) => e.reason === 'RolloutComplete').map((e) => e.message)).not.toContainEqual(expect.stringContaining(fleet.updateRevision!));
-    await waitFor('a RolloutPartitioned Event', async () => (await c.client.list<{ reason?: string; message?: string }>(RESOURCES.event, { namespace: c.namespace })).items.some((e) => e.reason === 'RolloutPartitioned' && e.message?.includes('wait at revision') === true), 10_000, 200);
+    await waitFor('a RolloutPartitioned Event', async () => (await c.client.list<{ metadata?: { name?: string }; reason?: string; message?: string }>(RESOURCES.event, { namespace: c.namespace })).items.some((e) => e.reason === 'RolloutPartitioned' && e.message?.includes('wait at revision') === true), 10_000, 200);
   });
 
   it('CPU sockets raised within maxSockets: live updates, then live migrations, as planned', async () => {
