@@ -5,6 +5,7 @@ import type { SimFlags } from './local.ts';
 import { validatePaths } from './validate.ts';
 import { RUN_DEFAULTS, type RunFlags } from './run-flags.ts';
 import type { PlanFlags } from './plan.ts';
+import type { StatusFlags } from './status.ts';
 
 const program = new Command()
   .name('virtfleet')
@@ -34,6 +35,14 @@ clusterOptions(program.command('plan'))
   .option('--exit-code', 'exit 1 when anything would change, 0 when nothing would (as kubectl diff)')
   .option('--migration-budget <n>', 'the controller\'s --migration-budget (live migrations in flight in the cluster at once)', RUN_DEFAULTS.migrationBudget)
   .action(async (opts: PlanFlags) => (await import('./plan.ts')).plan(opts));
+
+clusterOptions(program.command('status').argument('[target]', 'a fleet, vmfleet/<name> or goldenimage/<name>; all fleets when omitted'))
+  .description('Show fleets (desired, ready, updated, drifted, migrating, image, conditions), a fleet\'s VMs, or a GoldenImage (read only)')
+  .option('-A, --all-namespaces', 'fleets of every namespace')
+  .option('-o, --output <format>', 'table or json', 'table')
+  .option('-w, --watch', 'redraw until interrupted (a progress bar on a terminal, changed views otherwise)')
+  .option('--interval <seconds>', 'how often --watch looks', '1')
+  .action(async (target: string | undefined, opts: StatusFlags) => (await import('./status.ts')).status(target, opts));
 
 const simOptions = (cmd: Command): Command =>
   cmd
