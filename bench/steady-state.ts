@@ -20,6 +20,7 @@ import { installCrds } from '../controller/local/install-crds.ts';
 import type { DeepPartial, SimConfig } from '../sim/config.ts';
 import { createRegistryObjects, goldenImage, vmFleet } from '../test/fixtures/fleets.ts';
 import { startSharedRegistry } from '../test/harness/registry.ts';
+import { API_SERVER_BACKGROUND, apiServerWritesByResource, diffWrites } from './lib/apiserver-writes.ts';
 import { spawnController, type ControllerChild, type ControllerStats } from './lib/controller-child.ts';
 import { spawnSimulator } from './lib/sim-child.ts';
 
@@ -65,6 +66,8 @@ interface Row {
   rssMiB: number[];
   heapUsedMiB: number[];
   hwmMiB: number;
+  /** Every client's writes the API server served over the windows, by resource (its own left out). */
+  apiServerWrites: Record<string, number>;
 }
 
 /** Every fleet up to `fleets` has all its VMs ready. */
@@ -81,11 +84,13 @@ async function measure(fleets: number, controller: ControllerChild, syncS: numbe
   while ((await controller.stats()).reconciles < fleets) await sleep(200);
   await sleep(resyncMs);
   const rows: { stats: ControllerStats; cpu: number; rss: number; hwm: number }[] = [];
+  const apiBefore = await apiServerWritesByResource(plane.kubeConfig(), { excludeResources: API_SERVER_BACKGROUND });
   for (let i = 0; i <= resyncs; i++) {
     if (i > 0) await sleep(resyncMs);
     const f = controller.figures();
     rows.push({ stats: await controller.stats(), cpu: f.cpuSeconds, rss: f.rss, hwm: f.hwm });
   }
+  const apiWrites = diffWrites(apiBefore, await apiServerWritesByResource(plane.kubeConfig(), { excludeResources: API_SERVER_BACKGROUND }));
   const deltas = rows.slice(1).map((r, i) => ({ r, before: rows[i]! }));
   return {
     fleets,
@@ -97,6 +102,7 @@ async function measure(fleets: number, controller: ControllerChild, syncS: numbe
     rssMiB: rows.slice(1).map((r) => r.rss / MiB),
     heapUsedMiB: rows.slice(1).map((r) => r.stats.heapUsed / MiB),
     hwmMiB: rows.at(-1)!.hwm / MiB,
+    apiServerWrites: apiWrites.byResource,
   };
 }
 
@@ -148,7 +154,7 @@ try {
     await controller.stop();
     controller = undefined;
     results.push(row);
-    console.log(`  writes/resync ${row.writesPerResync.join(' ')}, CPU s/resync ${row.cpuPerResync.map((x) => x.toFixed(2)).join(' ')}, RSS MiB ${row.rssMiB.map((x) => x.toFixed(0)).join(' ')}, heap MiB ${row.heapUsedMiB.map((x) => x.toFixed(0)).join(' ')}, errors ${stats.errors}`);
+    console.log(`  writes/resync ${row.writesPerResync.join(' ')}, CPU s/resync ${row.cpuPerResync.map((x) => x.toFixed(2)).join(' ')}, RSS MiB ${row.rssMiB.map((x) => x.toFixed(0)).join(' ')}, heap MiB ${row.heapUsedMiB.map((x) => x.toFixed(0)).join(' ')}, errors ${stats.errors}; API server writes meanwhile (anyone's) ${JSON.stringify(row.apiServerWrites)}`);
   }
 
   const fmt = (xs: number[], digits: number) => `${median(xs).toFixed(digits)} / ${max(xs).toFixed(digits)}`;
