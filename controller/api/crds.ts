@@ -63,7 +63,7 @@ export const KINDS: Record<'GoldenImage' | 'VMFleet', KindDefinition> = {
       { name: 'Updated', type: 'integer', jsonPath: '.status.updatedReplicas', description: 'VMs at the update revision.' },
       { name: 'Drifted', type: 'integer', jsonPath: '.status.driftedReplicas', description: 'VMs drifted from their desired state.' },
       { name: 'Migrating', type: 'integer', jsonPath: '.status.migratingReplicas', description: 'VMs being live-migrated.' },
-      { name: 'Image', type: 'string', jsonPath: '.status.imageVersion', description: 'Image version booted.' },
+      { name: 'Image', type: 'string', jsonPath: '.status.imageSummary', description: 'Image versions the VMs boot, with how many boot the fleet\'s current one.' },
       ageColumn,
       messageColumn,
     ],
