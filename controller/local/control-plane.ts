@@ -24,14 +24,41 @@ export class ControlPlane {
   readonly apiServerURL: string;
   readonly kubeconfigPath: string;
   private readonly processes: ManagedProcess[];
-  private readonly dismissWatchdog: () => void;
+  private readonly dismissWatchdogs: (() => void)[];
+  /** How each process was started, so that restart() starts it again the same way (same data dir, ports). */
+  private readonly commands = new Map<string, { command: string; args: string[] }>();
 
   private constructor(dir: string, apiServerURL: string, processes: ManagedProcess[], dismissWatchdog: () => void) {
     this.dir = dir;
     this.apiServerURL = apiServerURL;
     this.kubeconfigPath = join(dir, 'kubeconfig');
     this.processes = processes;
-    this.dismissWatchdog = dismissWatchdog;
+    this.dismissWatchdogs = [dismissWatchdog];
+  }
+
+  /**
+   * Kills kube-apiserver or etcd (SIGKILL by default: a crash) and starts it again with the same
+   * flags, so on the same etcd data and the same ports; resolves once the API server is ready again.
+   * For fault tests: clients see connections refused meanwhile and then a server with the same data.
+   */
+  async restart(name: 'kube-apiserver' | 'etcd', signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const index = this.processes.findIndex((p) => p.name === name);
+    const spec = this.commands.get(name);
+    if (index < 0 || !spec) throw new Error(`no ${name} to restart`);
+    const old = this.processes[index]!;
+    if (old.child.pid !== undefined) {
+      try {
+        process.kill(-old.child.pid, signal);
+      } catch {
+        // already gone
+      }
+    }
+    await old.exited;
+    const fresh = startProcess(name, spec.command, spec.args, join(this.dir, `${name}.log`));
+    this.processes[index] = fresh;
+    // The first watchdog knows only the first pids.
+    this.dismissWatchdogs.push(startWatchdog([fresh.child.pid!], this.dir));
+    await this.waitReady(90_000);
   }
 
   get pids(): number[] {
@@ -67,7 +94,7 @@ export class ControlPlane {
       const [etcdClient, etcdPeer, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
       const etcdURL = `http://127.0.0.1:${etcdClient}`;
       const peerURL = `http://127.0.0.1:${etcdPeer}`;
-      processes.push(startProcess('etcd', options.assets.etcd, [
+      const etcdArgs = [
         '--name=default',
         `--data-dir=${join(dir, 'etcd')}`,
         `--listen-client-urls=${etcdURL}`,
@@ -77,10 +104,11 @@ export class ControlPlane {
         `--initial-cluster=default=${peerURL}`,
         '--unsafe-no-fsync=true',
         '--log-level=warn',
-      ], join(dir, 'etcd.log')));
+      ];
+      processes.push(startProcess('etcd', options.assets.etcd, etcdArgs, join(dir, 'etcd.log')));
 
       const apiServerURL = `https://127.0.0.1:${apiPort}`;
-      processes.push(startProcess('kube-apiserver', options.assets.kubeApiServer, [
+      const apiServerArgs = [
         `--etcd-servers=${etcdURL}`,
         `--cert-dir=${dir}`,
         `--tls-cert-file=${files.servingCert}`,
@@ -97,10 +125,13 @@ export class ControlPlane {
         '--allow-privileged=true',
         '--disable-admission-plugins=ServiceAccount',
         ...(options.apiServerFlags ?? []),
-      ], join(dir, 'kube-apiserver.log')));
+      ];
+      processes.push(startProcess('kube-apiserver', options.assets.kubeApiServer, apiServerArgs, join(dir, 'kube-apiserver.log')));
 
       const dismissWatchdog = startWatchdog(processes.map((p) => p.child.pid!), dir);
       const plane = new ControlPlane(dir, apiServerURL, processes, dismissWatchdog);
+      plane.commands.set('etcd', { command: options.assets.etcd, args: etcdArgs });
+      plane.commands.set('kube-apiserver', { command: options.assets.kubeApiServer, args: apiServerArgs });
       await writeFile(plane.kubeconfigPath, kubeconfigYaml(apiServerURL, certs.ca.cert, certs.admin.cert, certs.admin.key), { mode: 0o600 });
       await plane.waitReady(options.startTimeoutMs ?? 90_000);
       return plane;
@@ -114,7 +145,7 @@ export class ControlPlane {
   /** Stops kube-apiserver, then etcd, and removes every file the control plane wrote. */
   async stop(): Promise<void> {
     for (const p of [...this.processes].reverse()) await stopProcess(p);
-    this.dismissWatchdog();
+    for (const dismiss of this.dismissWatchdogs) dismiss();
     await rm(this.dir, { recursive: true, force: true });
   }
 
