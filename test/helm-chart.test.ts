@@ -159,7 +159,7 @@ describe('on the API server', () => {
     const ns = await createNamespace('helm-install');
     cleanups.push(() => ns.remove());
     const release = unique('vf');
-    cleanups.push(() => kubectl(['delete', 'crd', '--ignore-not-found', `vmfleets.${group}`, `goldenimages.${group}`]));
+    cleanups.push(() => kubectl(['delete', 'crd', '--ignore-not-found', `helmvmfleets.${group}`, `helmgoldenimages.${group}`]));
     cleanups.push(() => helm('uninstall', release, '-n', ns.name));
     await helmOk('install', release, chart, '-n', ns.name, '--set', 'metrics.serviceMonitor.enabled=false');
 
@@ -203,15 +203,15 @@ describe('on the API server', () => {
 
     // helm upgrade carries a changed CRD to the API server.
     const crdFile = join(chart, 'templates', 'crds', 'virtfleet.io_vmfleets.yaml');
-    await writeFile(crdFile, (await readFile(crdFile, 'utf8')).replace('    shortNames:\n      - vmfl\n', '    shortNames:\n      - vmfl\n      - vmflupgraded\n'));
+    await writeFile(crdFile, (await readFile(crdFile, 'utf8')).replace('    shortNames:\n      - helmvmfl\n', '    shortNames:\n      - helmvmfl\n      - helmvmflupgraded\n'));
     await helmOk('upgrade', release, chart, '-n', ns.name);
-    const shortNames = await kubectl(['get', 'crd', `vmfleets.${group}`, '-o', 'jsonpath={.spec.names.shortNames}']);
-    expect(JSON.parse(shortNames.stdout)).toEqual(['vmfl', 'vmflupgraded', 'vmfls']);
+    const shortNames = await kubectl(['get', 'crd', `helmvmfleets.${group}`, '-o', 'jsonpath={.spec.names.shortNames}']);
+    expect(JSON.parse(shortNames.stdout)).toEqual(['helmvmfl', 'helmvmflupgraded', 'helmvmfls']);
 
     // helm uninstall with crds.keep: the CRDs and the GoldenImage stay, the rest goes.
     await helmOk('uninstall', release, '-n', ns.name);
-    expect((await kubectl(['get', 'crd', `vmfleets.${group}`, `goldenimages.${group}`, '-o', 'name'])).code).toBe(0);
-    expect((await kubectl(['get', `goldenimages.${group}`, 'kept', '-n', ns.name, '-o', 'name'])).stdout.trim()).toBe(`goldenimage.${group}/kept`);
+    expect((await kubectl(['get', 'crd', `helmvmfleets.${group}`, `helmgoldenimages.${group}`, '-o', 'name'])).code).toBe(0);
+    expect((await kubectl(['get', `helmgoldenimages.${group}`, 'kept', '-n', ns.name, '-o', 'name'])).stdout.trim()).toBe(`goldenimage.${group}/kept`);
     const gone = await kubectl(['get', 'deployment', `${release}-virtfleet`, '-n', ns.name]);
     expect(gone.stderr).toContain('NotFound');
     expect((await kubectl(['get', 'clusterrole', `${release}-virtfleet`])).stderr).toContain('NotFound');
@@ -373,7 +373,14 @@ async function chartWithOwnGroup(group: string): Promise<string> {
   for (const f of await readdir(join(dir, 'templates', 'crds'))) {
     const path = join(dir, 'templates', 'crds', f);
     const text = await readFile(path, 'utf8');
-    const renamed = text.replace(/^ {2}name: (\w+)\.virtfleet\.io$/m, `  name: $1.${group}`).replace(/^ {2}group: virtfleet\.io$/m, `  group: ${group}`);
+    // Names of their own too (plural, singular, short names, no category), so that kubectl in
+    // the test files running beside this one never resolves `vmfleet` or `gimg` to these copies.
+    const renamed = text
+      .replace(/^ {2}name: (\w+)\.virtfleet\.io$/m, `  name: helm$1.${group}`)
+      .replace(/^ {2}group: virtfleet\.io$/m, `  group: ${group}`)
+      .replace(/^ {4}(plural|singular): (\w+)$/gm, '    $1: helm$2')
+      .replace(/^ {6}- (\w+)$/gm, (line, word: string) => (word === 'virtfleet' ? line : `      - helm${word}`))
+      .replace(/^ {4}categories:\n {6}- virtfleet\n/m, '');
     expect(renamed).toContain(`group: ${group}`);
     await writeFile(path, renamed);
   }
