@@ -22,4 +22,9 @@ export default {
     },
   ],
   testTimeout: 120000,
+  // On two cores jest runs the files in its own process. Integration tests start real servers,
+  // watches and child processes; a handle one of them leaks (a retry timer of an informer that a
+  // failed test never stopped) would keep the run from ever ending, so CI would print no result.
+  // The leftovers step of .ci/run still fails on any server or directory left behind.
+  forceExit: true,
 };

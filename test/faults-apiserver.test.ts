@@ -54,8 +54,14 @@ it('converges through a SIGKILLed kube-apiserver mid-rollout, keeping every VM',
   const uids = new Map((await vms('web')).map((vm) => [vm.metadata!.name!, vm.metadata!.uid!]));
   const checker = await checkInvariants({ kubeConfig: plane.kubeConfig(), namespace: NS, fleets: [{ name: 'web', replicas: REPLICAS, maxUnavailable: 2, maxConcurrent: 2 }], migrationBudget: 5 });
   try {
+    const before = (await status('web'))?.updateRevision;
     await client.mergePatch(RESOURCES.vmFleet, { namespace: NS, name: 'web' }, { spec: { image: { version: 'v2' } } });
-    await settled('the rollout under way', async () => (await vms('web')).some((vm) => vm.status?.ready !== true));
+    // Under way once the controller rolls to the new revision: a VM off the old one, or a VM down.
+    // (Polling for a VM that is not ready alone misses restarts shorter than the poll.)
+    await settled('the rollout under way', async () => {
+      const now = await status('web');
+      return now?.updateRevision !== before && ((now?.updatedReplicas ?? 0) > 0 || (await vms('web')).some((vm) => vm.status?.ready !== true));
+    });
     const killedAt = Date.now();
     await plane.restart('kube-apiserver');
     console.log(`kube-apiserver back after ${Date.now() - killedAt} ms`);
