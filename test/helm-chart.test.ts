@@ -405,7 +405,7 @@ async function writeKubeconformSchemas(dir: string): Promise<void> {
   closedDefinitions['io.k8s.apimachinery.pkg.util.intstr.IntOrString'] = { oneOf: [{ type: 'string' }, { type: 'integer' }] };
   closedDefinitions['io.k8s.apimachinery.pkg.api.resource.Quantity'] = { oneOf: [{ type: 'string' }, { type: 'number' }] };
   const fileName = (kind: string, group: string, version: string) => `${kind.toLowerCase()}-${group || version}-${version}.json`;
-  const wanted = ['Deployment', 'Service', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'PodDisruptionBudget', 'NetworkPolicy', 'CustomResourceDefinition'];
+  const wanted = ['Deployment', 'Service', 'ServiceAccount', 'ConfigMap', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'PodDisruptionBudget', 'NetworkPolicy', 'CustomResourceDefinition'];
   for (const [name, def] of Object.entries(definitions)) {
     const gvks = (def['x-kubernetes-group-version-kind'] as { group: string; version: string; kind: string }[] | undefined) ?? [];
     for (const gvk of gvks) {

@@ -18,7 +18,7 @@ async function exported(): Promise<Map<string, Set<string>>> {
     const metric = registry.getSingleMetric(m.name) as unknown as { labelNames?: string[] };
     for (const l of metric.labelNames ?? []) labels.add(l);
     names.set(m.name, labels);
-    if (m.type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.set(`${m.name}${suffix}`, new Set([...labels, 'le']));
+    if (String(m.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.set(`${m.name}${suffix}`, new Set([...labels, 'le']));
   }
   return names;
 }
