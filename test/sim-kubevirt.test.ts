@@ -136,8 +136,8 @@ describe('live migration', () => {
     await waitFor('busy-1 finished', async () => finished(await getMigration('busy-1')));
   });
 
-  // Skipped: failed in two of the last three full CI runs (never alone); see the closing note of
-  // this change. Live migration in the simulator stalls in those runs: unskip once found.
+  // Skipped: failed in two of the last three full CI runs (never alone), timing out while the
+  // simulator's live migrations did not progress in those runs: unskip once that is found.
   it.skip('runs at most 5 of 20 migrations requested at once, observed from the API server', async () => {
     const names = Array.from({ length: 20 }, (_, i) => `many-${i}`);
     await Promise.all(names.map((n) => c.client.create(RESOURCES.vm, virtualMachine(c.namespace, n, { memory: '2Gi' }))));
@@ -162,8 +162,8 @@ describe('live migration', () => {
     expect(names.every((n) => phases.get(n) === 'Succeeded')).toBe(true);
   });
 
-  // Skipped: failed in two of the last three full CI runs (never alone); see the closing note of
-  // this change. Live migration in the simulator stalls in those runs: unskip once found.
+  // Skipped: failed in two of the last three full CI runs (never alone), timing out while the
+  // simulator's live migrations did not progress in those runs: unskip once that is found.
   it.skip('aborts an in-flight migration when it is deleted; the VMI stays on its source', async () => {
     const before = await runningVM('aborted', { memory: '200Gi' });
     await c.client.create(RESOURCES.vmim, migration('aborted-1', 'aborted'));
