@@ -2,6 +2,7 @@
 // VMs of the live cluster, decided by the controller's own code (preview.ts over decideFleet).
 // Read only: it lists and gets, and writes nothing.
 import { readFileSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
 import type { V1VirtualMachine, V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { V1Node } from '@kubernetes/client-node';
 import type { GoldenImage, VMFleet } from '../api/objects.ts';
@@ -11,6 +12,7 @@ import { RESOURCES } from '../kube/resources.ts';
 import { NO_FLEET_MEMORY, ownedBy, type FleetSnapshot } from '../fleet/decide.ts';
 import type { Migration } from '../fleet/remediation.ts';
 import { connect, describeError, type ClusterFlags } from './cluster.ts';
+import { withSchemaDefaults } from './defaults.ts';
 import { estimateTimes } from './estimates.ts';
 import { listManifestFiles, parseDocuments, readDocuments, UnreadableInputError, type Document } from './manifests.ts';
 import { planReport, renderPlan, type ImageChange } from './plan-output.ts';
@@ -35,13 +37,17 @@ function documentsOf(paths: readonly string[]): Document[] {
   return paths.flatMap((p) => (p === '-' ? parseDocuments(readFileSync(0, 'utf8'), '<stdin>') : listManifestFiles(p).flatMap(readDocuments)));
 }
 
-interface Proposed {
+export interface Proposed {
   fleets: VMFleet[];
   images: GoldenImage[];
 }
 
-/** The VMFleets and GoldenImages of the documents; anything else is an error a user made. */
-function proposedObjects(documents: readonly Document[], namespace: string): Proposed {
+/**
+ * The VMFleets and GoldenImages of the documents, with the CRD defaults applied as the API server
+ * would store them (a manifest that leaves a field to its default plans as one that spells it
+ * out); anything else is an error a user made.
+ */
+export function proposedObjects(documents: readonly Document[], namespace: string): Proposed {
   const out: Proposed = { fleets: [], images: [] };
   for (const doc of documents) {
     const { apiVersion, kind } = doc.object as { apiVersion?: unknown; kind?: unknown };
@@ -51,7 +57,7 @@ function proposedObjects(documents: readonly Document[], namespace: string): Pro
       throw new UsageError(`${where}: ${String(kind ?? 'an object without kind')} is not a VMFleet or GoldenImage (plan previews those only)`);
     }
     if (!metadata.name) throw new UsageError(`${where}: ${kind} has no metadata.name`);
-    const object = { ...doc.object, metadata: { ...metadata, namespace: metadata.namespace ?? namespace } };
+    const object = withSchemaDefaults({ ...doc.object, metadata: { ...metadata, namespace: metadata.namespace ?? namespace } });
     if (kind === 'VMFleet') out.fleets.push(object as unknown as VMFleet);
     else out.images.push(object as unknown as GoldenImage);
   }
@@ -140,7 +146,7 @@ export async function planCommand(flags: PlanFlags): Promise<number> {
     const ns = fleet.metadata!.namespace!;
     const live = await client.get<VMFleet>(RESOURCES.vmFleet, { namespace: ns, name: nameOf(fleet) });
     const merged: VMFleet = live
-      ? { ...live, spec: fleet.spec, metadata: { ...live.metadata, generation: (live.metadata?.generation ?? 0) + (JSON.stringify(live.spec) === JSON.stringify(fleet.spec) ? 0 : 1) } }
+      ? { ...live, spec: fleet.spec, metadata: { ...live.metadata, generation: (live.metadata?.generation ?? 0) + (isDeepStrictEqual(live.spec, fleet.spec) ? 0 : 1) } }
       : { ...fleet, metadata: { ...fleet.metadata, uid: 'planned', generation: 1 } };
     const view = await reader.namespace(ns);
     const imageNs = fleet.spec.image.namespace ?? ns;
