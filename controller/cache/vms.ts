@@ -7,7 +7,7 @@ import { projectVM } from '../core/image/usage.ts';
 import { RESOURCES } from '../kube/resources.ts';
 import type { ManagerContext } from '../runtime/manager.ts';
 import type { Cache } from './cache.ts';
-import { LabelIndex, type Labelled } from './label-index.ts';
+import { LabelIndex, ValueIndex, type Labelled } from './label-index.ts';
 
 /**
  * Shrinks a cached VM: one no fleet controls to its identity (name, uid, labels, owners), which
@@ -36,8 +36,19 @@ export function cachedVM(vm: V1VirtualMachine & KubernetesObject): void {
 const fleetIndexes = new WeakMap<object, LabelIndex>();
 
 /**
+ * The fleet whose VM name `name` would be (`<fleet>-<index>`, as vmName writes it, the index in
+ * decimal without leading zeros), or undefined. Each name belongs to at most one fleet.
+ */
+export function fleetOfVMName(name: string): string | undefined {
+  return /^(.+)-(?:0|[1-9]\d{0,14})$/.exec(name)?.[1];
+}
+
+/** The by-name index of each shared VM cache: VMs by the fleet their name would belong to. */
+const nameIndexes = new WeakMap<object, ValueIndex>();
+
+/**
  * The VM informer every controller of the process shares: all VMs in scope, foreign ones shrunk,
- * indexed by the fleet label (vmsLabelledFor).
+ * indexed by the fleet label (vmsLabelledFor) and by the fleet their name belongs to (vmsNamedFor).
  */
 export function vmInformer(ctx: ManagerContext, namespace: string | undefined) {
   const informer = ctx.informer<V1VirtualMachine & KubernetesObject>(RESOURCES.vm, { namespace, transform: cachedVM });
@@ -45,6 +56,9 @@ export function vmInformer(ctx: ManagerContext, namespace: string | undefined) {
     const index = new LabelIndex(FLEET_LABEL);
     informer.on((type, vm) => index.observe(type, vm));
     fleetIndexes.set(informer, index);
+    const byName = new ValueIndex((vm) => fleetOfVMName(vm.metadata?.name ?? ''));
+    informer.on((type, vm) => byName.observe(type, vm));
+    nameIndexes.set(informer, byName);
   }
   return informer;
 }
@@ -56,4 +70,13 @@ export function vmInformer(ctx: ManagerContext, namespace: string | undefined) {
 export function vmsLabelledFor<T extends Labelled>(cache: Cache<T>, namespace: string, fleet: string): T[] {
   const index = fleetIndexes.get(cache);
   return index ? index.list(cache, namespace, fleet) : cache.list(namespace).filter((vm) => vm.metadata?.labels?.[FLEET_LABEL] === fleet);
+}
+
+/**
+ * The VMs of `namespace` whose name is one of `fleet`'s (`<fleet>-<index>`), whoever owns them,
+ * by one index lookup on a cache from vmInformer; any other cache is scanned.
+ */
+export function vmsNamedFor<T extends Labelled>(cache: Cache<T>, namespace: string, fleet: string): T[] {
+  const index = nameIndexes.get(cache);
+  return index ? index.list(cache, namespace, fleet) : cache.list(namespace).filter((vm) => fleetOfVMName(vm.metadata?.name ?? '') === fleet);
 }

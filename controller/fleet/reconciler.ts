@@ -22,7 +22,7 @@ import type { Expectations } from '../runtime/expectations.ts';
 import { splitKey } from '../runtime/keys.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { Cache } from '../cache/cache.ts';
-import { vmsLabelledFor } from '../cache/vms.ts';
+import { vmsLabelledFor, vmsNamedFor } from '../cache/vms.ts';
 import { OwnerMemory } from '../runtime/owner-memory.ts';
 import { inParallel } from '../runtime/parallel.ts';
 import { decideFleet, ownedBy, type FleetSnapshot, type Verdict } from './decide.ts';
@@ -223,15 +223,21 @@ export class FleetReconciler {
     return vmsLabelledFor(this.o.caches.vms, fleet.metadata!.namespace!, fleet.metadata!.name!).filter((vm) => ownedBy(vm, fleet));
   }
 
-  /** What the reconcile decides from: the caches' objects for the fleet and what is remembered of it. */
+  /**
+   * What the reconcile decides from: the caches' objects for the fleet and what is remembered of
+   * it. Built by lookups, never by a scan of the namespace, so a reconcile costs the fleet's size,
+   * not the namespace's: the VMIs are those of the fleet's VMs (a VMI has its VM's name, and
+   * decideFleet reads no other), and the foreign VMs those holding one of the fleet's names
+   * (`<fleet>-<index>`, the only names it may find taken).
+   */
   private snapshot(key: string, fleet: VMFleet, vms: V1VirtualMachine[], now: number): FleetSnapshot {
     const namespace = fleet.metadata!.namespace!;
     const image = fleet.spec.image;
     return {
       fleet,
       vms,
-      foreignVMs: this.o.caches.vms.list(namespace).filter((vm) => !ownedBy(vm, fleet)).map((vm) => vm.metadata!.name!),
-      vmis: this.o.caches.vmis.list(namespace),
+      foreignVMs: vmsNamedFor(this.o.caches.vms, namespace, fleet.metadata!.name!).filter((vm) => !ownedBy(vm, fleet)).map((vm) => vm.metadata!.name!),
+      vmis: vms.flatMap((vm) => this.o.caches.vmis.get(vm.metadata!.name!, namespace) ?? []),
       nodes: this.o.caches.nodes.list(),
       goldenImage: this.o.caches.goldenImages.get(image.name, image.namespace ?? namespace),
       migrations: this.o.caches.migrations.list(namespace),
