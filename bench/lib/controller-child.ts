@@ -2,12 +2,16 @@
 // `virtfleet run` uses, so a benchmark reads that process's memory and CPU alone (the control
 // plane, the simulator and the benchmark live in other processes).
 //   node bench/lib/controller-child.ts <kubeconfig> '<Partial<RunFlags> as JSON>'
+// spawnController runs it from the TypeScript sources or, with `javascript`, compiled by
+// hack/build-js.sh (as the production image runs), with the Node.js flags a benchmark compares.
 // Prints "ready" once the caches synced; answers each "stats" line on stdin with one JSON line
 // (ControllerStats); stops on SIGTERM. Its V8 heap figures come from process.memoryUsage(), asked
 // over stdin, so no inspector or --expose-gc is needed.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { KubeConfig } from '@kubernetes/client-node';
 import { RUN_DEFAULTS, type RunFlags } from '../../controller/cli/run-flags.ts';
 
@@ -22,6 +26,10 @@ export interface ControllerStats {
   heapTotal: number;
   external: number;
   arrayBuffers: number;
+  /** process.memoryUsage().rss, the same figure as VmRSS, taken with the others. */
+  rss: number;
+  /** V8's heap spaces (new_space, old_space, code_space, large_object_space, ...): committed and used bytes. */
+  heapSpaces: Record<string, { size: number; used: number }>;
 }
 
 export interface ProcessFigures {
@@ -51,9 +59,30 @@ export interface ControllerChild {
   stop(): Promise<void>;
 }
 
+export interface SpawnOptions {
+  /** Run the controller compiled to JavaScript (hack/build-js.sh, built once per process) instead of its sources. */
+  javascript?: boolean;
+  /** Node.js flags, for example --max-semi-space-size=2. */
+  nodeFlags?: readonly string[];
+  readyTimeoutMs?: number;
+}
+
+const root = join(import.meta.dirname, '..', '..');
+let built = false;
+
+/** The compiled child (dist/bench/lib/controller-child.js), built on first use. */
+function compiledChild(): string {
+  if (!built) {
+    execFileSync(join(root, 'hack', 'build-js.sh'), { stdio: 'inherit' });
+    built = true;
+  }
+  return join(root, 'dist', 'bench', 'lib', 'controller-child.js');
+}
+
 /** Starts the controller as a child process and resolves once its caches synced. */
-export async function spawnController(kubeconfigPath: string, flags: Partial<RunFlags>, readyTimeoutMs = 300_000): Promise<ControllerChild> {
-  const child = spawn(process.execPath, [import.meta.filename, kubeconfigPath, JSON.stringify(flags)], { stdio: ['pipe', 'pipe', 'inherit'] });
+export async function spawnController(kubeconfigPath: string, flags: Partial<RunFlags>, options: SpawnOptions = {}): Promise<ControllerChild> {
+  const script = options.javascript ? compiledChild() : import.meta.filename;
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), script, kubeconfigPath, JSON.stringify(flags)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
   const waiting: ((line: string) => void)[] = [];
   lines.on('line', (line) => waiting.shift()?.(line));
@@ -69,7 +98,7 @@ export async function spawnController(kubeconfigPath: string, flags: Partial<Run
         reject(new Error(`controller exited with ${code} before ${what}`));
       });
     });
-  const ready = await next('ready', readyTimeoutMs);
+  const ready = await next('ready', options.readyTimeoutMs ?? 300_000);
   if (ready !== 'ready') throw new Error(`controller: expected ready, got ${ready}`);
   return {
     child,
@@ -104,7 +133,8 @@ if (process.argv[1] === import.meta.filename) {
   createInterface({ input: process.stdin }).on('line', (line) => {
     if (line.trim() !== 'stats') return;
     const m = process.memoryUsage();
-    const stats: ControllerStats = { reconciles: manager.reconciles, requests, errors, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
+    const heapSpaces = Object.fromEntries(getHeapSpaceStatistics().filter((s) => s.space_size > 0).map((s) => [s.space_name, { size: s.space_size, used: s.space_used_size }]));
+    const stats: ControllerStats = { reconciles: manager.reconciles, requests, errors, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, rss: m.rss, heapSpaces };
     console.log(JSON.stringify(stats));
   });
   process.once('SIGTERM', () => {
