@@ -3,6 +3,7 @@
 import { stringify } from 'yaml';
 import type { Estimates, FleetPlan, VMAction } from './preview.ts';
 import { VM_ACTIONS } from './preview.ts';
+import type { Promotion } from './promotion.ts';
 
 /** What a GoldenImage change does to the image itself (channels moved, version phases changed). */
 export interface ImageChange {
@@ -11,6 +12,8 @@ export interface ImageChange {
   exists: boolean;
   channels: { name: string; from?: string; to?: string }[];
   versions: { name: string; from?: string; to?: string }[];
+  /** Following channels the change leaves behind the channel they follow: when each catches up, or why not. */
+  promotions: Promotion[];
   /** The fleets planned because they use this image: namespace/name. */
   fleets: string[];
 }
@@ -64,6 +67,7 @@ function renderTable(report: PlanReport): string {
     for (const c of image.channels) out.push(`  channel ${c.name}: ${c.from ?? '(none)'} → ${c.to ?? '(none)'}`);
     for (const v of image.versions) out.push(`  version ${v.name}: ${v.from ?? '(unrecorded)'} → ${v.to ?? '(unrecorded)'}`);
     if (image.channels.length === 0 && image.versions.length === 0) out.push('  no channel or version phase changes');
+    for (const p of image.promotions) out.push(`  channel ${p.channel} (follows ${p.follows}) stays at ${p.stays ?? '(none)'}: ${p.forecast}`);
     out.push(`  fleets using it: ${image.fleets.length > 0 ? image.fleets.join(', ') : 'none'}`);
     out.push('');
   }
@@ -74,6 +78,7 @@ function renderTable(report: PlanReport): string {
       out.push(`  ${fleet.state}: ${fleet.message ?? ''}`, '');
       continue;
     }
+    if (fleet.channelWaits) out.push(`  channel ${fleet.channelWaits.channel} stays at ${fleet.channelWaits.stays ?? '(none)'}: ${fleet.channelWaits.forecast}`);
     const held = new Map(fleet.held.map((h) => [h.vm, h]));
     out.push(...columns([
       ['VM', 'ACTION', 'WAVE', 'REASON'],

@@ -16,7 +16,8 @@ import { withSchemaDefaults } from './defaults.ts';
 import { estimateTimes } from './estimates.ts';
 import { listManifestFiles, parseDocuments, readDocuments, UnreadableInputError, type Document } from './manifests.ts';
 import { planReport, renderPlan, type ImageChange } from './plan-output.ts';
-import { planFleet, proposedImage, type Estimates, type FleetPlan } from './preview.ts';
+import { proposedImage, simulateFleet, type Estimates, type FleetPlan } from './preview.ts';
+import { forecastImage, onWaitingChannel, promotionHealth, type FleetVMs } from './promotion.ts';
 import { UsageError } from './run.ts';
 
 export interface PlanFlags extends ClusterFlags {
@@ -112,6 +113,14 @@ class ClusterReader {
   }
 }
 
+/** A GoldenImage of -f: as it would be recorded, as it is, the fleets that use it and their VMs now. */
+interface PlannedImage {
+  image: GoldenImage;
+  live: GoldenImage | undefined;
+  users: VMFleet[];
+  running: FleetVMs[];
+}
+
 export async function planCommand(flags: PlanFlags): Promise<number> {
   const output = flags.output;
   if (!['table', 'json', 'yaml'].includes(output)) throw new UsageError(`-o ${output}: use table, json or yaml`);
@@ -123,25 +132,25 @@ export async function planCommand(flags: PlanFlags): Promise<number> {
   const reader = new ClusterReader(client);
   const now = Date.now();
 
-  // GoldenImages: the proposed spec through the image core, then every fleet that uses the image.
-  const images = new Map<string, { image: GoldenImage; exists: boolean }>();
-  const imageChanges: ImageChange[] = [];
+  // GoldenImages: the proposed spec through the image core (the promotion gate counting the VMs
+  // that run now), then every fleet that uses the image.
+  const images = new Map<string, PlannedImage>();
   const fleetsToPlan = new Map(proposed.fleets.map((f) => [keyOf(f), f]));
   for (const doc of proposed.images) {
     const ns = doc.metadata!.namespace!;
     const live = await client.get<GoldenImage>(RESOURCES.goldenImage, { namespace: ns, name: nameOf(doc) });
-    const image = live ? proposedImage(live, doc.spec, now) : { ...doc, status: {} };
-    images.set(keyOf(doc), { image, exists: !!live });
     const users = await fleetsUsing(client, ns, nameOf(doc));
+    const running = await Promise.all(users.map(async (f) => ({ vms: (await reader.namespace(f.metadata!.namespace!)).vms.filter((vm) => ownedBy(vm, f)), minReadySeconds: f.spec.minReadySeconds ?? 0 })));
+    const image = live ? proposedImage(live, doc.spec, now, promotionHealth(live, live.status?.versions ?? [], running, now)) : { ...doc, status: {} };
+    images.set(keyOf(doc), { image, live, users, running });
     for (const f of users) if (!fleetsToPlan.has(keyOf(f))) fleetsToPlan.set(keyOf(f), f);
-    imageChanges.push({ namespace: ns, name: nameOf(doc), exists: !!live, ...imageDiff(live, image), fleets: users.map(keyOf).sort() });
   }
 
-  const fleetPlans: FleetPlan[] = [];
   const observed: { vmis: V1VirtualMachineInstance[]; migrations: Migration[] } = { vmis: [], migrations: [] };
   for (const f of fleetsToPlan.values()) observed.vmis.push(...(await reader.namespace(f.metadata!.namespace!)).vmis);
   for (const f of fleetsToPlan.values()) observed.migrations.push(...(await reader.namespace(f.metadata!.namespace!)).migrations);
   const estimates: Estimates = estimateTimes(observed.vmis, observed.migrations);
+  const planned = new Map<string, { plan: FleetPlan; world: FleetSnapshot }>();
   for (const fleet of fleetsToPlan.values()) {
     const ns = fleet.metadata!.namespace!;
     const live = await client.get<VMFleet>(RESOURCES.vmFleet, { namespace: ns, name: nameOf(fleet) });
@@ -164,8 +173,23 @@ export async function planCommand(flags: PlanFlags): Promise<number> {
       now,
       memory: NO_FLEET_MEMORY,
     };
-    fleetPlans.push(planFleet(snapshot, estimates, !!live));
+    planned.set(keyOf(fleet), simulateFleet(snapshot, estimates, !!live));
   }
+
+  // When the channels the change leaves behind would catch up, and the fleets on them meanwhile.
+  const imageChanges: ImageChange[] = [];
+  for (const { image, live, users, running } of images.values()) {
+    const after = users.map((f) => planned.get(keyOf(f))!.world).map((w) => ({ vms: w.vms, minReadySeconds: w.fleet.spec.minReadySeconds ?? 0, until: w.now }));
+    const promotions = live ? forecastImage(image, running, after, now) : [];
+    imageChanges.push({ namespace: image.metadata!.namespace!, name: nameOf(image), exists: !!live, ...imageDiff(live, image), promotions, fleets: users.map(keyOf).sort() });
+    for (const p of promotions) {
+      for (const f of users) {
+        const entry = planned.get(keyOf(f))!;
+        if (entry.plan.exists && fleetsToPlan.get(keyOf(f))!.spec.image.channel === p.channel) entry.plan = onWaitingChannel(entry.plan, p);
+      }
+    }
+  }
+  const fleetPlans = [...planned.values()].map((p) => p.plan);
   const report = planReport(fleetPlans, imageChanges, estimates);
   process.stdout.write(renderPlan(report, output as 'table' | 'json' | 'yaml'));
   return flags.exitCode && report.changes ? EXIT_CHANGES : EXIT_NO_CHANGES;

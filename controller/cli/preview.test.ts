@@ -114,4 +114,13 @@ describe('proposedImage', () => {
     const obsolete = proposedImage(image, { ...image.spec, deprecations: [{ version: 'f42-20261001', state: 'Obsolete' }] }, T0);
     expect(obsolete.status!.versions!.find((v) => v.name === 'f42-20261001')!.phase).toBe('Obsolete');
   });
+
+  it('moves a channel gated on health at once when the VMs on the followed version are healthy now, and says so while they are not', () => {
+    const { image } = example();
+    const spec = { ...image.spec, channels: [{ name: 'candidate', version: 'f42-20261101' }, { name: 'stable', follows: 'candidate', promotion: { minHealthyPercent: 50 } }] };
+    const gate = (healthy: number) => proposedImage(image, spec, T0, () => ({ healthy, total: 4 })).status!.channels!.find((c) => c.name === 'stable')!;
+    expect(gate(2)).toMatchObject({ version: 'f42-20261101', gate: { state: 'Open' } });
+    expect(gate(1).version).toBeUndefined();
+    expect(gate(1).gate).toEqual({ state: 'Waiting', message: '1/4 VMs on f42-20261101 are healthy, promotion needs 50%; points at no version until then' });
+  });
 });

@@ -10,12 +10,13 @@ import type { GoldenImage } from '../api/objects.ts';
 import { desiredVM } from '../core/fleet/desired.ts';
 import { REVISION_LABEL } from '../core/fleet/names.ts';
 import { rolloutSpecOf } from '../core/fleet/rollout.ts';
-import { applyDeprecations, resolveChannels } from '../core/image/channels.ts';
+import { applyDeprecations, channelRecords, resolveChannels, type HealthCount } from '../core/image/channels.ts';
 import { recordedRejections } from '../core/image/rollback.ts';
 import { placementOf, placementViolations } from '../core/placement.ts';
 import { decideFleet, type FleetDecision, type FleetSnapshot } from '../fleet/decide.ts';
 import { fleetRef } from '../fleet/drift-repair.ts';
 import { heldBack } from '../fleet/status.ts';
+import type { Promotion } from './promotion.ts';
 
 /** What happens to one VM, least disruptive first (a VM's action is its most disruptive step). */
 export const VM_ACTIONS = ['none', 'metadataPatch', 'liveUpdate', 'liveMigration', 'restart', 'create', 'diskRecreate', 'delete'] as const;
@@ -72,6 +73,8 @@ export interface FleetPlan {
   waves: Wave[];
   /** VMs left at an older revision when the plan is done, and why (partition, OnDelete, paused). */
   held: { vm: string; revision: string | undefined; why: string }[];
+  /** The channel the fleet boots from would not take up its followed channel's version yet: when it would, or why not. */
+  channelWaits?: Promotion;
   summary: { changed: number; actions: Record<VMAction, number>; waves: number; makespanSeconds: number };
 }
 
@@ -329,13 +332,15 @@ function heldVMs(world: FleetSnapshot, revision: string | undefined): FleetPlan[
 
 /**
  * The GoldenImage as its controller would record it once `spec` is applied: version phases with
- * the new deprecations, channels where the image core's channel resolution would point them.
+ * the new deprecations, channels where the image core's channel resolution would point them, each
+ * with its gate (a following channel waiting for its soak time or health gate says so). `health`
+ * is the promotion gate's input (promotionHealth); without it a health gate waits.
  * Versions not recorded yet (not discovered or imported) stay unknown: fleets on them wait.
  */
-export function proposedImage(live: GoldenImage, spec: GoldenImage['spec'], now: number): GoldenImage {
+export function proposedImage(live: GoldenImage, spec: GoldenImage['spec'], now: number, health?: (version: string) => HealthCount): GoldenImage {
   const recorded = live.status?.versions ?? [];
   const versions = applyDeprecations(recorded, spec.deprecations, new Date(now)).versions;
   const rejected = new Set(recordedRejections(versions).keys());
-  const channels = resolveChannels({ spec, versions, previous: live.status?.channels ?? [], now: new Date(now), rejected }).channels;
-  return { ...live, spec, status: { ...live.status, versions, channels } };
+  const resolved = resolveChannels({ spec, versions, previous: live.status?.channels ?? [], now: new Date(now), rejected, ...(health ? { health } : {}) });
+  return { ...live, spec, status: { ...live.status, versions, channels: channelRecords(resolved, [], new Date(now)) } };
 }
