@@ -4,17 +4,18 @@
 // DataVolume storage), moves channels, counts which VMs boot each version, deletes what
 // retention allows after checking use against live lists, records Events, and writes status once,
 // only when it changed, guarded by resourceVersion so a stale cache never records a version twice.
-import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
+import type { V1VirtualMachine, V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { V1PersistentVolumeClaim, V1Secret } from '@kubernetes/client-node';
 import type { GoldenImage, VMFleet } from '../api/objects.ts';
 import type { Cache } from '../cache/cache.ts';
+import { vmsLabelledFor } from '../cache/vms.ts';
 import { condition, statusDiffers, withTransitionTimes } from '../core/conditions.ts';
-import { FLEET_LABEL } from '../core/fleet/names.ts';
 import type { DataSource, DataVolume } from '../core/image/cdi.ts';
 import { applyDeprecations, channelRecords, resolveChannels, type HealthCount } from '../core/image/channels.ts';
 import { applyVersionState, dataSourceName, dataVolumeName, derivedRegistrySecret, desiredDataSource, desiredDataVolume, IMAGE_LABEL, nextVersionState } from '../core/image/materialise.ts';
 import { confirmDeletion, retentionPlan } from '../core/image/retention.ts';
-import { decideRollbacks, withRejections, type FleetOnChannel } from '../core/image/rollback.ts';
+import { decideRollbacks, healthyOnVersion, runsVersion, withRejections, type FleetOnChannel } from '../core/image/rollback.ts';
+import { judgeFleetVM, type JudgedVM } from '../core/image/running.ts';
 import { nextPoll } from '../core/image/schedule.ts';
 import { imageConditions, type FailedImport } from '../core/image/summary.ts';
 import type { FoundVersion, ImageRef, ImageStatus, RecordedChannel, RecordedVersion } from '../core/image/types.ts';
@@ -37,6 +38,8 @@ export interface ImageCaches {
   vms: Cache<V1VirtualMachine>;
   /** The fleets, to see how the ones on this image's channels fare (automatic rollback). */
   fleets: Cache<VMFleet>;
+  /** The fleets' VMIs: which version a fleet VM's running instance boots. */
+  vmis: Cache<V1VirtualMachineInstance>;
 }
 
 export interface ImageReconcilerOptions {
@@ -205,12 +208,17 @@ export class ImageReconciler {
     const deprecated = applyDeprecations(versions, spec.deprecations, nowDate);
     versions = deprecated.versions;
     if (deprecated.nextChange) requeue.push(Math.max(0, deprecated.nextChange.getTime() - now));
-    const rollback = decideRollbacks({ spec, channels: previous.channels ?? [], versions, fleets: this.fleetsOnChannels(ref, spec, versions, previous.channels ?? [], now), now: nowDate });
+    // Judged by what each fleet VM's spec and running instance boot, not by its spec alone.
+    const fleetsOfImage = this.fleetsOfImage(ref);
+    const pointers = this.dataSourcePointers();
+    const judge = (fleet: FleetOfImage, version: RecordedVersion): JudgedVM[] =>
+      fleet.vms.map(({ vm, vmi }) => judgeFleetVM({ image: ref, spec, version, vm, vmi, dataSources: pointers, minReadyMs: fleet.minReadyMs, now }));
+    const rollback = decideRollbacks({ spec, channels: previous.channels ?? [], versions, fleets: fleetsOnChannels(fleetsOfImage, versions, previous.channels ?? [], judge), now: nowDate });
     versions = withRejections(versions, rollback.rejected);
     if (rollback.retryAt) requeue.push(Math.max(0, rollback.retryAt.getTime() - now));
     const rejected = new Set(rollback.rejected.keys());
     for (const b of rollback.rollbacks) transitions.push({ type: 'Warning', reason: 'VersionRolledBack', message: b.message });
-    const channels = resolveChannels({ spec, versions, previous: previous.channels ?? [], now: nowDate, rejected, health: (version) => this.health(ref, spec, versions, version, now) });
+    const channels = resolveChannels({ spec, versions, previous: previous.channels ?? [], now: nowDate, rejected, health: (version) => health(fleetsOfImage, versions, version, judge) });
     for (const gate of channels.gates) if (gate.retryAt) requeue.push(Math.max(0, gate.retryAt.getTime() - now));
     const channelStatus = channelRecords(channels, rollback.settled, nowDate);
     transitions.push(...channelTransitions(previous.channels ?? [], channelStatus));
@@ -375,69 +383,60 @@ export class ImageReconciler {
   }
 
   /**
-   * The fleets on this image's channels, each with its VMs on the channel's recorded version and
-   * whether they are healthy (Ready for the fleet's minReadySeconds): the rollback decision's input.
+   * The fleets that boot from this image (in any namespace it is shared with), each with its VMs
+   * and their VMIs: one lookup in the VM cache's fleet index per fleet, none over every VM.
    */
-  private fleetsOnChannels(ref: ImageRef, spec: GoldenImage['spec'], versions: RecordedVersion[], channels: readonly RecordedChannel[], now: number): FleetOnChannel[] {
-    const out: FleetOnChannel[] = [];
-    const vms = this.o.caches.vms.list();
-    const dataSources = this.dataSourcePointers();
+  private fleetsOfImage(ref: ImageRef): FleetOfImage[] {
+    const out: FleetOfImage[] = [];
     for (const fleet of this.o.caches.fleets.list()) {
       const namespace = fleet.metadata?.namespace ?? '';
+      const name = fleet.metadata?.name ?? '';
       const image = fleet.spec.image;
-      if (image.name !== ref.name || (image.namespace ?? namespace) !== ref.namespace || image.channel === undefined) continue;
-      const target = versions.find((v) => v.name === channels.find((c) => c.name === image.channel)?.version);
-      if (!target) continue;
-      const minReadyMs = (fleet.spec.minReadySeconds ?? 0) * 1000;
-      const own = vms.filter((vm) => vm.metadata?.namespace === namespace && vm.metadata.labels?.[FLEET_LABEL] === fleet.metadata?.name);
-      const onVersion = own.filter((vm) => (countUsage({ image: ref, spec, versions: [target], vms: [vm], dataSources }).get(target.name) ?? 0) > 0);
-      const stalled = fleet.status?.conditions?.find((c) => c.type === 'Stalled');
-      out.push({
-        fleet: `${namespace}/${fleet.metadata?.name ?? ''}`,
-        channel: image.channel,
-        rolloutHalted: stalled?.status === 'True' && stalled.reason === 'RolloutHalted',
-        vms: onVersion.map((vm) => ({ name: vm.metadata?.name ?? '', healthy: readyFor(vm, minReadyMs, now) })),
-      });
+      if (image.name !== ref.name || (image.namespace ?? namespace) !== ref.namespace) continue;
+      // VMs being deleted stay in: a failing VM on its way to be replaced is still evidence.
+      const vms = vmsLabelledFor(this.o.caches.vms, namespace, name).map((vm) => ({ vm, vmi: this.o.caches.vmis.get(vm.metadata?.name ?? '', namespace) }));
+      out.push({ key: `${namespace}/${name}`, fleet, minReadyMs: (fleet.spec.minReadySeconds ?? 0) * 1000, vms });
     }
     return out;
   }
-
-  /**
-   * VMs of fleets that boot `version`, and how many of them are healthy: Ready for their fleet's
-   * minReadySeconds, as the fleet counts them available (the promotion gate's input).
-   */
-  private health(ref: ImageRef, spec: GoldenImage['spec'], versions: RecordedVersion[], version: string, now: number): HealthCount {
-    const target = versions.find((v) => v.name === version);
-    if (!target) return { healthy: 0, total: 0 };
-    const dataSources = this.dataSourcePointers();
-    const fleetVMs = this.o.caches.vms.list().filter((vm) => vm.metadata?.labels?.[FLEET_LABEL] !== undefined);
-    const users = fleetVMs.filter((vm) => (countUsage({ image: ref, spec, versions: [target], vms: [vm], dataSources }).get(version) ?? 0) > 0);
-    const minReadyMs = (vm: V1VirtualMachine) => (this.o.caches.fleets.get(vm.metadata?.labels?.[FLEET_LABEL] ?? '', vm.metadata?.namespace)?.spec.minReadySeconds ?? 0) * 1000;
-    let healthy = 0;
-    // No event comes when a Ready VM has waited out minReadySeconds: the gate is looked at again then.
-    let nextHealthyAt = Number.POSITIVE_INFINITY;
-    for (const vm of users) {
-      const ms = minReadyMs(vm);
-      if (readyFor(vm, ms, now)) healthy++;
-      else if (vm.status?.ready === true) nextHealthyAt = Math.min(nextHealthyAt, (readySinceOf(vm) ?? now) + ms);
-    }
-    return { healthy, total: users.length, ...(Number.isFinite(nextHealthyAt) ? { nextHealthyAt: new Date(nextHealthyAt) } : {}) };
-  }
 }
 
-/** Whether the VM has been Ready for at least `ms` (its Ready condition's last transition). */
-function readyFor(vm: V1VirtualMachine, ms: number, now: number): boolean {
-  if (vm.status?.ready !== true) return false;
-  if (ms <= 0) return true;
-  const since = readySinceOf(vm);
-  return since !== undefined && now - since >= ms;
+/** A fleet of the image, with its VMs and their VMIs (if any). */
+interface FleetOfImage {
+  /** `namespace/name`. */
+  key: string;
+  fleet: VMFleet;
+  minReadyMs: number;
+  vms: { vm: V1VirtualMachine; vmi: V1VirtualMachineInstance | undefined }[];
 }
 
-/** When the VM's Ready condition last changed (ms since the epoch), if it says. */
-function readySinceOf(vm: V1VirtualMachine): number | undefined {
-  const ready = vm.status?.conditions?.find((c) => c.type === 'Ready') as { lastTransitionTime?: string | Date } | undefined;
-  const since = Date.parse(String(ready?.lastTransitionTime ?? ''));
-  return Number.isNaN(since) ? undefined : since;
+type Judge = (fleet: FleetOfImage, version: RecordedVersion) => JudgedVM[];
+
+/**
+ * The fleets on this image's channels, each with its VMs judged against the channel's recorded
+ * version (moved onto it or not, healthy on it or not): the rollback decision's input.
+ */
+function fleetsOnChannels(fleets: readonly FleetOfImage[], versions: readonly RecordedVersion[], channels: readonly RecordedChannel[], judge: Judge): FleetOnChannel[] {
+  return fleets.flatMap((f) => {
+    const channel = f.fleet.spec.image.channel;
+    const target = channel === undefined ? undefined : versions.find((v) => v.name === channels.find((c) => c.name === channel)?.version);
+    if (channel === undefined || !target) return [];
+    const stalled = f.fleet.status?.conditions?.find((c) => c.type === 'Stalled');
+    return [{ fleet: f.key, channel, rolloutHalted: stalled?.status === 'True' && stalled.reason === 'RolloutHalted', vms: judge(f, target) }];
+  });
+}
+
+/**
+ * The image's fleet VMs that run `version` (moved onto it: spec and running instance), and how
+ * many are healthy on it, Ready for their fleet's minReadySeconds (the promotion gate's input).
+ */
+function health(fleets: readonly FleetOfImage[], versions: readonly RecordedVersion[], version: string, judge: Judge): HealthCount {
+  const target = versions.find((v) => v.name === version);
+  if (!target) return { healthy: 0, total: 0 };
+  const running = fleets.flatMap((f) => judge(f, target)).filter(runsVersion);
+  // No event comes when a Ready VM has waited out minReadySeconds: the gate is looked at again then.
+  const nextHealthyAt = Math.min(...running.map((vm) => vm.healthyAt ?? Number.POSITIVE_INFINITY));
+  return { healthy: running.filter(healthyOnVersion).length, total: running.length, ...(Number.isFinite(nextHealthyAt) ? { nextHealthyAt: new Date(nextHealthyAt) } : {}) };
 }
 
 /** Events for channel moves and gates that changed state (waiting for soak or health, blocked). */

@@ -3,13 +3,16 @@
 // informer the fleet controller shares; VM events are mapped to the images whose versions they
 // name, through an index of images by repository and the DataVolumes' and DataSources' labels.
 // The VMFleet informer (shared with the fleet controller) maps each fleet to the image it boots
-// from, so a fleet's rollout halting reaches the image's rollback decision at once.
+// from, so a fleet's rollout halting reaches the image's rollback decision at once; the fleets'
+// VMI informer (shared too) tells which version a fleet VM's running instance boots.
 import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { GoldenImage, VMFleet } from '../api/objects.ts';
 import { dataVolumeInformer } from '../cache/datavolumes.ts';
+import { vmiInformer } from '../cache/vmis.ts';
 import { vmInformer } from '../cache/vms.ts';
 import type { DataSource, DataVolume } from '../core/image/cdi.ts';
+import { FLEET_LABEL } from '../core/fleet/names.ts';
 import { IMAGE_LABEL } from '../core/image/materialise.ts';
 import { RESOURCES } from '../kube/resources.ts';
 import { Controller, controllerOwnerKey } from '../runtime/controller.ts';
@@ -37,10 +40,12 @@ export function imageController(ctx: ManagerContext, o: ImageControllerOptions):
   const vms = vmInformer(ctx, ns);
   // Shared with the fleet controller: how the fleets on a channel fare decides automatic rollback.
   const fleets = ctx.informer<VMFleet & KubernetesObject>(RESOURCES.vmFleet, { namespace: ns });
+  // Shared with the fleet controller too: a fleet VM runs a version only once its VMI boots it.
+  const vmis = vmiInformer(ctx, ns);
   const events = new EventRecorder(ctx.client, ctx.identity, (err) => ctx.log.error('event not recorded', { error: String(err) }));
   const reconciler = new ImageReconciler({
     client: ctx.client,
-    caches: { images, dataVolumes, dataSources, vms, fleets },
+    caches: { images, dataVolumes, dataSources, vms, fleets, vmis },
     events,
     log: ctx.log,
     namespace: ns,
@@ -88,6 +93,8 @@ export function imageController(ctx: ManagerContext, o: ImageControllerOptions):
       { informer: dataSources, keysFor: ownerKey },
       { informer: fleets, keysFor: (fleet) => imageKeyOfFleet(fleet as VMFleet) },
       { informer: vms, keysFor: (vm) => imagesReferencedBy(vm as V1VirtualMachine, imagesOfRepository, dataVolumes, dataSources) },
+      // A fleet VM's new VMI starting (or failing) on a version: the image its fleet boots.
+      { informer: vmis, keysFor: (vmi) => imageKeyOfFleet(fleets.get(vmi.metadata?.labels?.[FLEET_LABEL] ?? '', vmi.metadata?.namespace)) },
     ],
     reconcile: (key) => reconciler.reconcile(key),
     workers: o.workers ?? 2,
@@ -97,7 +104,7 @@ export function imageController(ctx: ManagerContext, o: ImageControllerOptions):
 }
 
 /** The GoldenImage a fleet boots from, as a key (its namespace defaults to the fleet's). */
-function imageKeyOfFleet(fleet: VMFleet): string[] {
-  const image = fleet.spec?.image;
-  return image?.name ? [`${image.namespace ?? fleet.metadata?.namespace ?? ''}/${image.name}`] : [];
+function imageKeyOfFleet(fleet: VMFleet | undefined): string[] {
+  const image = fleet?.spec?.image;
+  return image?.name ? [`${image.namespace ?? fleet?.metadata?.namespace ?? ''}/${image.name}`] : [];
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { parseDuration } from '../duration.ts';
 import { channelRecords, resolveChannels } from './channels.ts';
-import { decideRollbacks, withRejections, type FleetOnChannel, type RollbackInput } from './rollback.ts';
+import { decideRollbacks, healthyOnVersion, minHealthyPercentOf, runsVersion, withRejections, type FleetOnChannel, type FleetVM, type RollbackInput } from './rollback.ts';
 import type { ChannelSpec, RecordedChannel, RecordedVersion, VersionPhase } from './types.ts';
 
 const t0 = new Date('2026-05-01T12:00:00.000Z');
@@ -13,7 +13,10 @@ const specs: ChannelSpec[] = [
   { name: 'stable', follows: 'candidate', promotion: { soakTime: '30m', minHealthyPercent: 100 }, rollback: { window: '10m' } },
   { name: 'pinned', version: 'b' },
 ];
-const fleet = (channel: string, vms: [string, boolean][], rolloutHalted = false): FleetOnChannel => ({ fleet: `apps/${channel}-fleet`, channel, rolloutHalted, vms: vms.map(([name, healthy]) => ({ name, healthy })) });
+/** A VM moved onto the version: healthy, or its instance of the version not Ready. */
+const moved = (name: string, healthy: boolean): FleetVM => ({ name, specOnVersion: true, instance: 'onVersion', ready: healthy });
+const fleetOf = (channel: string, vms: FleetVM[], rolloutHalted = false): FleetOnChannel => ({ fleet: `apps/${channel}-fleet`, channel, rolloutHalted, vms });
+const fleet = (channel: string, vms: [string, boolean][], rolloutHalted = false): FleetOnChannel => fleetOf(channel, vms.map(([name, healthy]) => moved(name, healthy)), rolloutHalted);
 const decide = (over: Partial<RollbackInput>) => decideRollbacks({ spec: { channels: specs }, channels: [], versions: [v('a', 'Ready', 60), v('b', 'Ready', 5)], fleets: [], now: t0, ...over });
 const onB = (name: string, since = at(-1)): RecordedChannel => ({ name, version: 'b', previousVersion: 'a', since: since.toISOString() });
 
@@ -45,6 +48,34 @@ describe('decideRollbacks', () => {
     expect(settledThenSick.rollbacks).toEqual([]);
   });
 
+  it('does not settle a move on VMs still running an instance of the previous version, however Ready', () => {
+    // The fleet updated one VM's spec to b and has not restarted it yet; the other two wait their turn.
+    const updatedNotRestarted: FleetVM = { name: 's-2', specOnVersion: true, instance: 'other', ready: true };
+    const waiting = (name: string): FleetVM => ({ name, specOnVersion: false, instance: 'other', ready: true });
+    const d = decide({ channels: [onB('stable', at(-1))], fleets: [fleetOf('stable', [waiting('s-0'), waiting('s-1'), updatedNotRestarted])] });
+    expect([d.settled, d.rollbacks, d.retryAt]).toEqual([[], [], at(9)]);
+    // Restarted and healthy on b, while two VMs are still to move: not settled either.
+    const partly = decide({ channels: [onB('stable', at(-1))], fleets: [fleetOf('stable', [waiting('s-0'), waiting('s-1'), moved('s-2', true)])] });
+    expect([partly.settled, partly.rollbacks]).toEqual([[], []]);
+    // Every VM on b and healthy: settled before the window ends.
+    const all = decide({ channels: [onB('stable', at(-1))], fleets: [fleetOf('stable', [moved('s-0', true), moved('s-1', true), moved('s-2', true)])] });
+    expect(all.settled).toEqual(['stable']);
+  });
+
+  it('counts a VM that failed to start on the version against it, and only the channel\'s own fleets', () => {
+    const failedToStart: FleetVM = { name: 's-1', specOnVersion: true, instance: 'none', ready: false };
+    const candidateHealthy = fleet('candidate', [['c-0', true], ['c-1', true], ['c-2', true]]);
+    const stable = fleetOf('stable', [moved('s-0', true), failedToStart, { name: 's-2', specOnVersion: false, instance: 'other', ready: true }]);
+    const early = decide({ channels: [onB('candidate', at(-40)), onB('stable', at(-1))], fleets: [candidateHealthy, stable] });
+    expect([early.settled, early.rollbacks]).toEqual([['candidate'], []]);
+    const late = decide({ channels: [onB('candidate', at(-40)), onB('stable', at(-11))], fleets: [candidateHealthy, stable] });
+    expect(late.rollbacks).toEqual([{ channel: 'stable', from: 'b', to: 'a', reason: 'Unhealthy', message: expect.stringContaining('1/2 VMs on b healthy') }]);
+    expect(late.rollbacks[0]?.message).toContain('(not healthy: apps/stable-fleet (s-1))');
+    // A halted rollout names the VMs on b that fail, not the one still on the old version.
+    const halted = decide({ channels: [onB('stable', at(-1))], fleets: [{ ...stable, rolloutHalted: true }] });
+    expect(halted.rollbacks).toEqual([expect.objectContaining({ channel: 'stable', reason: 'RolloutHalted', message: expect.stringContaining('apps/stable-fleet (s-1) halted') })]);
+  });
+
   it('keeps recorded rejections and drops the ones spec.clearedRejections lists', () => {
     const rejected = { at: at(-9).toISOString(), reason: 'RolloutHalted' };
     const versions = [v('a', 'Ready'), { ...v('b', 'Ready'), rejected }, { ...v('c', 'Ready'), rejected }];
@@ -74,7 +105,34 @@ const propSpecs: ChannelSpec[] = [
   { name: 'stable', follows: 'candidate', promotion: { soakTime: '20m', minHealthyPercent: 100 }, rollback: { window: '10m' } },
 ];
 
+const arbitraryVM = fc.record({
+  name: fc.constant(''),
+  specOnVersion: fc.boolean(),
+  instance: fc.constantFrom<FleetVM['instance']>('onVersion', 'other', 'none'),
+  ready: fc.boolean(),
+});
+
 describe('promotion and rollback (property)', () => {
+  it('ignores how Ready the VMs are that do not run the version, and fleets of other channels', () => {
+    const channels = [onB('candidate', at(-40)), onB('stable', at(-1))];
+    const fleets = fc.array(fc.record({ channel: fc.constantFrom('candidate', 'stable'), halted: fc.boolean(), vms: fc.array(arbitraryVM, { maxLength: 4 }) }), { maxLength: 4 });
+    fc.assert(fc.property(fleets, fc.integer({ min: -20, max: 20 }), fc.array(fc.boolean(), { minLength: 16, maxLength: 16 }), (drawn, minutes, flips) => {
+      const asFleets = (flip: boolean): FleetOnChannel[] => drawn.map((f, i) => ({
+        fleet: `apps/f${i}`, channel: f.channel, rolloutHalted: f.halted,
+        vms: f.vms.map((vm, j) => ({ ...vm, name: `f${i}-${j}`, ready: flip && !runsVersion(vm) && flips[(i * 4 + j) % 16]! ? !vm.ready : vm.ready })),
+      }));
+      const now = at(minutes);
+      const d = decideRollbacks({ spec: { channels: specs }, channels, versions: [v('a', 'Ready', 60), v('b', 'Ready', 50)], fleets: asFleets(false), now });
+      expect(decideRollbacks({ spec: { channels: specs }, channels, versions: [v('a', 'Ready', 60), v('b', 'Ready', 50)], fleets: asFleets(true), now })).toEqual(d);
+      // Stable's decision is the same without candidate's fleets, unless candidate rolled b back first (b is then rejected for all).
+      const own = decideRollbacks({ spec: { channels: specs }, channels, versions: [v('a', 'Ready', 60), v('b', 'Ready', 50)], fleets: asFleets(false).filter((f) => f.channel === 'stable'), now });
+      if (!d.rollbacks.some((r) => r.channel === 'candidate')) {
+        expect(own.rollbacks.filter((r) => r.channel === 'stable')).toEqual(d.rollbacks.filter((r) => r.channel === 'stable'));
+        expect(own.settled.includes('stable')).toBe(d.settled.includes('stable'));
+      }
+    }), { numRuns: 300 });
+  });
+
   it('never points a following channel at a rejected, Obsolete or unbootable version, never advances without soak and gate, and rolls back to the previous version', () => {
     const step = fc.record({
       minutes: fc.integer({ min: 0, max: 30 }),
@@ -82,7 +140,7 @@ describe('promotion and rollback (property)', () => {
       appeared: fc.integer({ min: 1, max: NAMES.length }),
       phases: fc.array(fc.constantFrom(...PHASES), { minLength: NAMES.length, maxLength: NAMES.length }),
       halted: fc.boolean(),
-      healthy: fc.array(fc.boolean(), { minLength: 1, maxLength: 4 }),
+      vms: fc.array(arbitraryVM, { minLength: 1, maxLength: 4 }),
       cleared: fc.subarray(NAMES),
     });
     fc.assert(fc.property(fc.array(step, { minLength: 1, maxLength: 25 }), (steps) => {
@@ -96,11 +154,11 @@ describe('promotion and rollback (property)', () => {
         const nowDate = new Date(now);
         const versions = withRejections(NAMES.slice(0, appeared).map((name, i) => ({ ...v(name, s.phases[i]!, 1000 - i), ...(marks.find((m) => m.name === name)?.rejected ? { rejected: marks.find((m) => m.name === name)!.rejected! } : {}) })), new Map());
         const spec = { channels: propSpecs, clearedRejections: s.cleared };
-        const vmsOf = (channel: string) => s.healthy.map((healthy, i) => ({ name: `${channel}-${i}`, healthy }));
+        const vmsOf = (channel: string) => s.vms.map((vm, i) => ({ ...vm, name: `${channel}-${i}` }));
         const fleets: FleetOnChannel[] = propSpecs.map((c) => ({ fleet: `apps/${c.name}`, channel: c.name, rolloutHalted: s.halted, vms: vmsOf(c.name) }));
         const d = decideRollbacks({ spec, channels, versions, fleets, now: nowDate });
         const rejected = new Set(d.rejected.keys());
-        const health = () => ({ healthy: s.healthy.filter(Boolean).length, total: s.healthy.length });
+        const health = () => ({ healthy: s.vms.filter(healthyOnVersion).length, total: s.vms.filter(runsVersion).length });
         const marked = withRejections(versions, d.rejected);
         const r = resolveChannels({ spec, versions: marked, previous: channels, now: nowDate, rejected, health });
         const next = channelRecords(r, d.settled, nowDate);
@@ -123,8 +181,17 @@ describe('promotion and rollback (property)', () => {
             const candidate = next.find((o) => o.name === 'candidate');
             expect(candidate?.version).toBe(c.version);
             expect(Date.parse(candidate!.since!) + parseDuration('20m')).toBeLessThanOrEqual(now);
-            expect(s.healthy.every(Boolean)).toBe(true);
+            expect(s.vms.filter(runsVersion).every(healthyOnVersion)).toBe(true);
           }
+        }
+        // A move settles before its window ends only once every VM of the channel's fleets runs
+        // the version and enough of those are healthy on an instance of it.
+        for (const name of d.settled) {
+          const old = channels.find((c) => c.name === name)!;
+          if (Date.parse(old.since!) + parseDuration('10m') <= now) continue;
+          const running = s.vms.filter(runsVersion);
+          expect(running.length).toBe(s.vms.length);
+          expect(running.filter(healthyOnVersion).length * 100).toBeGreaterThanOrEqual(minHealthyPercentOf(propSpecs.find((c) => c.name === name)!) * running.length);
         }
         // After a rollback the channel is on the version the decision names: stable on its previous one.
         for (const b of d.rollbacks.filter((x) => x.channel === 'candidate')) expect(next.find((c) => c.name === 'candidate')?.version).toBe(b.to);

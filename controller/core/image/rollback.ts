@@ -11,15 +11,36 @@ import { isAvailable } from './types.ts';
 export type Rejection = NonNullable<RecordedVersion['rejected']>;
 export type RollbackReason = 'RolloutHalted' | 'Unhealthy';
 
-/** One fleet that boots from a channel of this image, and its VMs on the channel's current version. */
+/**
+ * One VM of a fleet, judged against one version. A VM's spec names the new version as soon as
+ * its fleet updates it, while the instance (VMI) it started before, on the old version, still
+ * runs and is Ready: such a VM has not moved yet, and its readiness says nothing of the version.
+ */
+export interface FleetVM {
+  name: string;
+  /** The VM's spec boots the version. */
+  specOnVersion: boolean;
+  /** What its instance boots: the version, another one (started from an older spec), or no instance runs. */
+  instance: 'onVersion' | 'other' | 'none';
+  /** Ready, and for its fleet's minReadySeconds. */
+  ready: boolean;
+}
+
+/** The VM has moved onto the version: its spec boots it, and no instance of an older spec runs (one that fails to start counts). */
+export const runsVersion = (vm: FleetVM): boolean => vm.specOnVersion && vm.instance !== 'other';
+
+/** The VM runs the version, on an instance of it, and is healthy there. */
+export const healthyOnVersion = (vm: FleetVM): boolean => vm.specOnVersion && vm.instance === 'onVersion' && vm.ready;
+
+/** One fleet that boots from a channel of this image, and its VMs judged against the channel's current version. */
 export interface FleetOnChannel {
   /** `namespace/name` of the VMFleet. */
   fleet: string;
   channel: string;
   /** The fleet's rollout is halted on new VMs failing (Stalled, reason RolloutHalted). */
   rolloutHalted: boolean;
-  /** The fleet's VMs that run the channel's current version; healthy: Ready past minReadySeconds. */
-  vms: readonly { name: string; healthy: boolean }[];
+  /** Every VM of the fleet, moved onto the version or not. */
+  vms: readonly FleetVM[];
 }
 
 export interface RollbackInput {
@@ -93,13 +114,18 @@ export function withRejections(versions: readonly RecordedVersion[], rejected: R
  * Which following channels roll back now, and which versions are rejected:
  * - rejections recorded before stay, except for versions in spec.clearedRejections (never
  *   rejected while listed);
+ * - only the channel's own fleets count, and of their VMs only those that run X (runsVersion: the
+ *   spec boots X and no instance of an older spec still runs); healthy ones run an instance of X
+ *   Ready past minReadySeconds (healthyOnVersion);
  * - a following channel with rollback enabled, on version X moved to from previousVersion P (P
  *   still bootable, not Obsolete, not rejected) rolls back when a fleet on the channel halted its
  *   rollout while some of its VMs on X are not healthy (RolloutHalted, at any time), or, until the
  *   move is settled, when its rollback window has passed since the move and fewer than
  *   minHealthyPercent of the channel's fleets' VMs on X are healthy (Unhealthy);
- * - a move is settled once that share is reached with at least one VM on X, or once the window
- *   passed without a rollback (with no VM on X there is nothing to hold against it).
+ * - a move is settled before the window ends only once every VM of the channel's fleets runs X
+ *   (none left to move) and that share is reached (all healthy when minHealthyPercent is 0); when
+ *   the window has passed, it is settled unless it rolls back (with no VM on X there is nothing to
+ *   hold against it).
  * X is then rejected; every channel on it leaves it (resolveChannels): one following a channel
  * returns to P, one following latest lands on the newest version not rejected (P or newer).
  */
@@ -130,19 +156,22 @@ export function decideRollbacks(input: RollbackInput): RollbackDecision {
       rejected.set(from, { at: input.now.toISOString(), channel: spec.name, reason, message: message.slice(0, 1024) });
     };
 
-    const halted = fleets.filter((f) => f.rolloutHalted && f.vms.some((vm) => !vm.healthy));
+    const failingOn = (f: FleetOnChannel) => f.vms.filter((vm) => runsVersion(vm) && !healthyOnVersion(vm)).map((vm) => vm.name);
+    /** The fleets and their VMs that run `from` and are not healthy on it, for messages. */
+    const failing = (among: readonly FleetOnChannel[]) => named(among.filter((f) => failingOn(f).length > 0).map((f) => `${f.fleet} (${named(failingOn(f))})`));
+    const halted = fleets.filter((f) => f.rolloutHalted && failingOn(f).length > 0);
     if (halted.length > 0) {
-      const which = halted.map((f) => `${f.fleet} (${named(f.vms.filter((vm) => !vm.healthy).map((vm) => vm.name))})`);
-      reject('RolloutHalted', `channel ${spec.name} rolled back from ${from} to ${to}: the rollout of ${named(which)} halted on VMs on ${from} failing`);
+      reject('RolloutHalted', `channel ${spec.name} rolled back from ${from} to ${to}: the rollout of ${failing(halted)} halted on VMs on ${from} failing`);
       continue;
     }
     if (channel?.settledAt !== undefined) continue;
 
-    const onVersion = fleets.flatMap((f) => f.vms);
-    const healthy = onVersion.filter((vm) => vm.healthy).length;
+    const onVersion = fleets.flatMap((f) => f.vms.filter(runsVersion));
+    const healthy = onVersion.filter(healthyOnVersion).length;
     const minHealthy = minHealthyPercentOf(spec);
     const enough = onVersion.length > 0 && healthy * 100 >= minHealthy * onVersion.length;
-    if (enough && (minHealthy > 0 || onVersion.length === healthy)) {
+    const allMoved = fleets.every((f) => f.vms.every(runsVersion));
+    if (allMoved && enough && (minHealthy > 0 || onVersion.length === healthy)) {
       settled.push(spec.name);
       continue;
     }
@@ -153,8 +182,7 @@ export function decideRollbacks(input: RollbackInput): RollbackDecision {
       continue;
     }
     if (minHealthy > 0 && onVersion.length > 0 && !enough) {
-      const unhealthy = onVersion.filter((vm) => !vm.healthy).map((vm) => vm.name);
-      reject('Unhealthy', `channel ${spec.name} rolled back from ${from} to ${to}: ${healthy}/${onVersion.length} VMs on ${from} healthy after ${spec.rollback?.window ?? DEFAULT_ROLLBACK_WINDOW}, below ${minHealthy}% (not healthy: ${named(unhealthy)})`);
+      reject('Unhealthy', `channel ${spec.name} rolled back from ${from} to ${to}: ${healthy}/${onVersion.length} VMs on ${from} healthy after ${spec.rollback?.window ?? DEFAULT_ROLLBACK_WINDOW}, below ${minHealthy}% (not healthy: ${failing(fleets)})`);
       continue;
     }
     settled.push(spec.name);
