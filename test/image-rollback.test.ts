@@ -183,6 +183,90 @@ describe('gated promotion and automatic rollback', () => {
     await c.waitForFleet('prod', 'the stable fleet on v3', onlyOn(at(d3)), 60_000);
   }, 240_000);
 
+  // A version that runs well on candidate and breaks only the stable fleet once promoted. Stable
+  // judges the move on its own fleet's VMs that run the version: a VM whose spec was updated
+  // while its old, Ready instance still runs is not one. With pauseOnFailure the stable fleet's
+  // rollout halts on the first failing VM; without it, the rollout stops at maxUnavailable and
+  // the healthy share stays below minHealthyPercent until the rollback window ends.
+  it.each([
+    { how: 'its rollout halts', name: 'promoted', pre: 'pre', live: 'live', pauseOnFailure: true, reason: 'RolloutHalted', said: 'the rollout of ' },
+    { how: 'too few of its VMs are healthy when the window ends', name: 'promoted-late', pre: 'late-pre', live: 'late', pauseOnFailure: false, reason: 'Unhealthy', said: '0/1 VMs on .* healthy after 6s, below 100% \\(not healthy: ' },
+  ])('rolls stable back when a version promoted from a healthy candidate breaks the stable fleet: $how', async ({ name, pre, live, pauseOnFailure, reason, said }) => {
+    const repository = `disks/${name}-${randomBytes(3).toString('hex')}`;
+    const at = (digest: string) => `${registry().host}/${repository}@${digest}`;
+    const imageStatus = async () => (await c.client.get<GoldenImage>(RESOURCES.goldenImage, { namespace: c.namespace, name }))?.status;
+    const waitForIt = (what: string, probe: (s: GoldenImageStatus) => boolean, timeoutMs = 30_000) =>
+      waitFor(what, async () => {
+        const s = await imageStatus();
+        return s && probe(s) ? s : undefined;
+      }, timeoutMs, 50).catch(async (err: unknown) => {
+        throw new Error(`${(err as Error).message}\nstatus: ${JSON.stringify(await imageStatus())}`);
+      });
+    // The soak is long while the new version runs on candidate, so the test decides when stable
+    // takes it up: only once the simulator fails the version's guests.
+    const channels = (soakTime: string) => [
+      { name: 'candidate', follows: 'latest' },
+      { name: 'stable', follows: 'candidate', promotion: { soakTime, minHealthyPercent: 100 }, rollback: { window: '6s' } },
+    ];
+    const d1 = await pushContainerDisk(registry(), repository, 'latest', { seed: `${repository}-1` });
+    await c.client.create(RESOURCES.goldenImage, {
+      apiVersion: 'virtfleet.io/v1alpha1',
+      kind: 'GoldenImage',
+      metadata: { name, namespace: c.namespace },
+      spec: {
+        source: { registry: { repository: `${registry().host}/${repository}`, tag: 'latest', pollInterval: '1s', pullSecretRef: { name: REGISTRY_SECRET }, caConfigMapRef: REGISTRY_CA } },
+        channels: channels('1s'),
+      },
+    });
+    const strategy = { type: 'RollingUpdate' as const, rollingUpdate: { maxUnavailable: 1, pauseOnFailure } };
+    await c.client.create(RESOURCES.vmFleet, vmFleet(c.namespace, pre, { replicas: 3, image: name, channel: 'candidate', minReadySeconds: 1, updateStrategy: rolling }));
+    await c.client.create(RESOURCES.vmFleet, vmFleet(c.namespace, live, { replicas: 3, image: name, channel: 'stable', minReadySeconds: 1, updateStrategy: strategy }));
+    const s1 = await waitForIt('the first version on both channels', (s) => channel(s, 'stable')?.version !== undefined && channel(s, 'stable')?.version === versionOf(s, d1)?.name);
+    const v1 = versionOf(s1, d1)!.name;
+    await c.waitForFleet(pre, 'the candidate fleet on v1', onlyOn(at(d1)));
+    await c.waitForFleet(live, 'the stable fleet on v1', onlyOn(at(d1)));
+    await c.client.mergePatch(RESOURCES.goldenImage, { namespace: c.namespace, name }, { spec: { channels: channels('1h') } });
+
+    // The second version runs well on candidate; then its guests stop booting, and it is promoted.
+    const d2 = await pushContainerDisk(registry(), repository, 'latest', { seed: `${repository}-2` });
+    await c.waitForFleet(pre, 'the candidate fleet on v2', onlyOn(at(d2)), 60_000);
+    const s2 = await waitForIt('candidate on v2, stable soaking', (s) => versionOf(s, d2) !== undefined && channel(s, 'candidate')?.version === versionOf(s, d2)!.name);
+    const v2 = versionOf(s2, d2)!.name;
+    expect(channel(s2, 'stable')).toMatchObject({ version: v1, gate: { state: 'Waiting' } });
+    await setFailing(d2, true);
+    await simSeesFailingImages();
+    const preVMs = (await c.fleetVMs(pre)).map((vm) => vm.metadata!.uid).sort();
+    const sampler = await sampleFleet(c.namespace, live);
+    let s3: GoldenImageStatus;
+    try {
+      await c.client.mergePatch(RESOURCES.goldenImage, { namespace: c.namespace, name }, { spec: { channels: channels('1s') } });
+      s3 = await waitForIt('v2 rejected and stable back on v1', (s) => versionOf(s, d2)?.rejected !== undefined && channel(s, 'stable')?.version === v1, 60_000);
+      await c.waitForFleet(live, 'the stable fleet back on v1', (f, vms) => f.imageVersion === v1 && onlyOn(at(d1))(f, vms), 60_000);
+    } finally {
+      sampler.stop();
+    }
+    const named = new RegExp(`channel stable rolled back from ${v2} to ${v1}: ${said}.*${c.namespace}/${live} \\(${live}-\\d`);
+    const rejected = versionOf(s3, d2)!.rejected!;
+    expect(rejected).toMatchObject({ channel: 'stable', reason });
+    expect(rejected.message).toMatch(named);
+    expect(channel(s3, 'stable')).toMatchObject({ version: v1, previousVersion: v2 });
+    // Latest skips the rejected version, so candidate leaves it too.
+    expect(s3.latestVersion).toBe(v1);
+    expect(channel(s3, 'candidate')?.version).toBe(v1);
+    const rolledBack = s3.conditions?.find((x) => x.type === 'RolledBack');
+    expect(rolledBack).toMatchObject({ status: 'True', reason: 'VersionRejected' });
+    expect(rolledBack?.message).toMatch(named);
+    expect(sampler.maxUnavailable(3)).toBeLessThanOrEqual(1);
+    expect(sampler.maxCount()).toBeLessThanOrEqual(3);
+    const warning = await waitFor('a VersionRolledBack Event for stable', async () => (await c.client.list<CoreV1Event>(RESOURCES.event, { namespace: c.namespace })).items.find((e) => e.involvedObject?.name === name && e.reason === 'VersionRolledBack'), 10_000);
+    expect(warning.type).toBe('Warning');
+    expect(warning.message).toMatch(named);
+    // The candidate fleet's VMs, healthy on v2 throughout, leave it with the channel: the same
+    // VMs, restarted onto v1.
+    await c.waitForFleet(pre, 'the candidate fleet on v1', onlyOn(at(d1)), 60_000);
+    expect((await c.fleetVMs(pre)).map((vm) => vm.metadata!.uid).sort()).toEqual(preVMs);
+  }, 240_000);
+
   it('moving a pinned channel back in Git rolls its fleet back', async () => {
     const on = (v: keyof typeof DIGESTS) => `${fixtureRepository()}@${DIGESTS[v]}`;
     await c.client.create(RESOURCES.vmFleet, vmFleet(c.namespace, 'pinned', { replicas: 2, channel: 'stable', updateStrategy: rolling }));
