@@ -25,7 +25,8 @@ export interface Cluster {
 /** Each request gives up after this long: a command never hangs on a cluster that does not answer. */
 const REQUEST_TIMEOUT_MS = 15_000;
 
-export function connect(flags: ClusterFlags): Cluster {
+/** The cluster of `flags`; `timeoutMs` shortens the request timeout (shell completion). */
+export function connect(flags: ClusterFlags, options: { timeoutMs?: number } = {}): Cluster {
   const { kc } = loadClientConfig(flags.kubeconfig);
   if (flags.context) {
     if (!kc.getContexts().some((c) => c.name === flags.context)) throw new UsageError(`context "${flags.context}" is not in the kubeconfig`);
@@ -34,7 +35,7 @@ export function connect(flags: ClusterFlags): Cluster {
   const contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
   const defaultNamespace = flags.namespace ?? contextNamespace ?? 'default';
   // Few requests and one person waiting: no client-side rate limit, and a short timeout.
-  const client = new KubeClient(kc, { qps: 0, timeoutMs: REQUEST_TIMEOUT_MS });
+  const client = new KubeClient(kc, { qps: 0, timeoutMs: options.timeoutMs ?? REQUEST_TIMEOUT_MS });
   return { client, kc, namespace: flags.allNamespaces ? undefined : defaultNamespace, defaultNamespace, server: kc.getCurrentCluster()?.server ?? '' };
 }
 

@@ -9,6 +9,7 @@ import type { Migration } from '../fleet/remediation.ts';
 import { connect, describeError, type ClusterFlags } from './cluster.ts';
 import { UsageError } from './run.ts';
 import { fleetRow, ownedVMs, renderFleet, renderFleets, renderImage, vmRows } from './status-view.ts';
+import { TARGET_KINDS } from './targets.ts';
 
 export interface StatusFlags extends ClusterFlags {
   output: string;
@@ -23,8 +24,8 @@ function targetOf(arg: string | undefined): Target {
   const [kind, name, extra] = arg.split('/');
   if (name === undefined) return { kind: 'fleet', name: kind! };
   if (extra !== undefined || !name) throw new UsageError(`${arg}: name a fleet, vmfleet/<name> or goldenimage/<name>`);
-  if (['goldenimage', 'goldenimages', 'gimg'].includes(kind!.toLowerCase())) return { kind: 'image', name };
-  if (['vmfleet', 'vmfleets', 'vmf'].includes(kind!.toLowerCase())) return { kind: 'fleet', name };
+  if (TARGET_KINDS.image.includes(kind!.toLowerCase())) return { kind: 'image', name };
+  if (TARGET_KINDS.fleet.includes(kind!.toLowerCase())) return { kind: 'fleet', name };
   throw new UsageError(`${arg}: ${kind} is not vmfleet or goldenimage`);
 }
 
