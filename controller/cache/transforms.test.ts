@@ -11,6 +11,7 @@ import { conditionOf, nodeLostSince, observeVM } from '../fleet/observe.ts';
 import { nodeFingerprint } from './node-index.ts';
 import { cachedNode } from './nodes.ts';
 import { cachedVMI } from './vmis.ts';
+import { cachedVM } from './vms.ts';
 
 const time = fc.integer({ min: 1_700_000_000_000, max: 1_800_000_000_000 }).map((t) => new Date(t).toISOString());
 const noise = fc.dictionary(fc.constantFrom('guestOSInfo', 'interfaces', 'machine', 'qosClass', 'volumeStatus', 'launcherContainerImageVersion'), fc.jsonValue(), { maxKeys: 4 });
@@ -95,6 +96,19 @@ describe('cache transforms', () => {
   it('placement, drift and node loss read the same of a shrunk node as of the whole one (differential property)', () => {
     fc.assert(fc.property(nodeArb, vmiArb, (node, vmi) => {
       expect(nodeReads(shrunk(node, cachedNode), vmi)).toEqual(nodeReads(node, vmi));
+    }));
+  });
+
+  it('shrinking twice keeps what shrinking once keeps (property): a paged list shrinks each page, the informer again', () => {
+    const vmArb = vmiArb.map((vmi) => ({
+      metadata: { ...vmi.metadata, ownerReferences: vmi.metadata?.labels?.['virtfleet.io/fleet'] ? [{ apiVersion: 'virtfleet.io/v1alpha1', kind: 'VMFleet', name: 'web', uid: 'u', controller: true }] : [] },
+      spec: { template: { spec: vmi.spec }, dataVolumeTemplates: [{ metadata: { name: 'web-0-root' }, spec: { sourceRef: { kind: 'DataSource', name: 'fedora' }, storage: {} } }] },
+      status: { ready: true },
+    }) as unknown as V1VirtualMachine & KubernetesObject);
+    fc.assert(fc.property(vmiArb, nodeArb, vmArb, (vmi, node, vm) => {
+      expect(shrunk(shrunk(vmi, cachedVMI), cachedVMI)).toEqual(shrunk(vmi, cachedVMI));
+      expect(shrunk(shrunk(node, cachedNode), cachedNode)).toEqual(shrunk(node, cachedNode));
+      expect(shrunk(shrunk(vm, cachedVM), cachedVM)).toEqual(shrunk(vm, cachedVM));
     }));
   });
 
