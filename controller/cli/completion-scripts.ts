@@ -52,8 +52,10 @@ ${fn}() {
     return 0
   fi
   (( directive & 2 )) && compopt -o nospace 2>/dev/null
-  # bash replaces only its own last word (after an = or :): drop what comes before it.
-  local strip=\${cur%"\${COMP_WORDS[COMP_CWORD]}"}
+  # bash replaces only the text after the last = or : (COMP_WORDBREAKS): drop what comes before.
+  local word=\${COMP_WORDS[COMP_CWORD]}
+  [[ $word == "=" || $word == ":" ]] && word=""
+  local strip=\${cur%"$word"}
   for choice in "\${choices[@]}"; do COMPREPLY+=("\${choice#"$strip"}"); done
   return 0
 }
