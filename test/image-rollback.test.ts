@@ -5,13 +5,16 @@
 // simulator's failingImages) halts the candidate fleet's rollout, is rejected, skipped by latest
 // and never reaches stable, and the candidate fleet returns to the previous version within
 // maxUnavailable; clearing the rejection in the spec lets the channels take the version up again.
+// A version that ran well on candidate and breaks only the stable fleet once promoted is rolled
+// back from stable, whether that fleet's rollout halts or its healthy share stays too low.
 // A pinned channel moved back in Git rolls its fleet back.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import type { CoreV1Event, V1ConfigMap } from '@kubernetes/client-node';
-import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
+import type { V1VirtualMachine, V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { GoldenImageStatus } from '../controller/api/generated/types.ts';
 import type { GoldenImage } from '../controller/api/objects.ts';
+import { FLEET_LABEL } from '../controller/core/fleet/names.ts';
 import { ApiError } from '../controller/kube/client.ts';
 import { RESOURCES } from '../controller/kube/resources.ts';
 import { FAILING_IMAGES_KEY, parseFailingImages, SIM_CONFIGMAP } from '../sim/vmi/failing-images.ts';
@@ -218,6 +221,11 @@ describe('gated promotion and automatic rollback', () => {
         channels: channels('1s'),
       },
     });
+    /** Every VMI of the fleet boots `image` and is Ready (its VMs' spec and status say so before that). */
+    const vmisOn = (fleetName: string, image: string) => waitFor(`every VMI of ${fleetName} on ${image} and Ready`, async () => {
+      const vmis = (await c.client.list<V1VirtualMachineInstance>(RESOURCES.vmi, { namespace: c.namespace, labelSelector: `${FLEET_LABEL}=${fleetName}` })).items;
+      return vmis.length === 3 && vmis.every((vmi) => !vmi.metadata?.deletionTimestamp && vmi.spec?.volumes?.some((v) => v.containerDisk?.image === image) && vmi.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'));
+    }, 60_000, 100);
     const strategy = { type: 'RollingUpdate' as const, rollingUpdate: { maxUnavailable: 1, pauseOnFailure } };
     await c.client.create(RESOURCES.vmFleet, vmFleet(c.namespace, pre, { replicas: 3, image: name, channel: 'candidate', minReadySeconds: 1, updateStrategy: rolling }));
     await c.client.create(RESOURCES.vmFleet, vmFleet(c.namespace, live, { replicas: 3, image: name, channel: 'stable', minReadySeconds: 1, updateStrategy: strategy }));
@@ -228,8 +236,11 @@ describe('gated promotion and automatic rollback', () => {
     await c.client.mergePatch(RESOURCES.goldenImage, { namespace: c.namespace, name }, { spec: { channels: channels('1h') } });
 
     // The second version runs well on candidate; then its guests stop booting, and it is promoted.
+    // A VM's spec and status say v2 and Ready before its old VMI is replaced: the candidate fleet
+    // is on v2 only once all its VMIs boot it, else one would restart into the failing guest.
     const d2 = await pushContainerDisk(registry(), repository, 'latest', { seed: `${repository}-2` });
     await c.waitForFleet(pre, 'the candidate fleet on v2', onlyOn(at(d2)), 60_000);
+    await vmisOn(pre, at(d2));
     const s2 = await waitForIt('candidate on v2, stable soaking', (s) => versionOf(s, d2) !== undefined && channel(s, 'candidate')?.version === versionOf(s, d2)!.name);
     const v2 = versionOf(s2, d2)!.name;
     expect(channel(s2, 'stable')).toMatchObject({ version: v1, gate: { state: 'Waiting' } });
@@ -242,6 +253,7 @@ describe('gated promotion and automatic rollback', () => {
       await c.client.mergePatch(RESOURCES.goldenImage, { namespace: c.namespace, name }, { spec: { channels: channels('1s') } });
       s3 = await waitForIt('v2 rejected and stable back on v1', (s) => versionOf(s, d2)?.rejected !== undefined && channel(s, 'stable')?.version === v1, 60_000);
       await c.waitForFleet(live, 'the stable fleet back on v1', (f, vms) => f.imageVersion === v1 && onlyOn(at(d1))(f, vms), 60_000);
+      await vmisOn(live, at(d1));
     } finally {
       sampler.stop();
     }
@@ -264,6 +276,7 @@ describe('gated promotion and automatic rollback', () => {
     // The candidate fleet's VMs, healthy on v2 throughout, leave it with the channel: the same
     // VMs, restarted onto v1.
     await c.waitForFleet(pre, 'the candidate fleet on v1', onlyOn(at(d1)), 60_000);
+    await vmisOn(pre, at(d1));
     expect((await c.fleetVMs(pre)).map((vm) => vm.metadata!.uid).sort()).toEqual(preVMs);
   }, 240_000);
 
