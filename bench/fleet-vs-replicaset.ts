@@ -4,9 +4,16 @@
 // Neither world runs anything below the controller (no scheduler, no simulator), so both
 // measure the controller alone: the time from the scale request until the API server reports
 // status.replicas == N, and the writes the API server counted meanwhile (its own metrics).
-//   node bench/fleet-vs-replicaset.ts [--replicas 1000] [--qps 20] [--burst 30]
+// Beside them, the API server's own limit for the same N VMs: a tuned client (bench/lib/
+// tuned-client.ts, 64 requests in flight over keep-alive connections, no rate limit) creating
+// them (POST, as the fleet does) and server-side-applying them. A warm-up round (a fleet of
+// min(N, 100) VMs and as many tuned creates) goes first, so no row pays for cold CRD handlers,
+// schema caches or JIT; then every row runs once per repetition, interleaved.
+//   node bench/fleet-vs-replicaset.ts [--replicas 1000] [--qps 20] [--burst 30] [--reps 3]
+// The times depend on the machine; the ratios of one run are what to compare.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import { VirtFleetManager } from '../controller/virtfleet.ts';
 import type { VMFleet } from '../controller/fleet/reconciler.ts';
 import { KubeClient } from '../controller/kube/client.ts';
@@ -17,17 +24,19 @@ import { installCrds } from '../controller/local/install-crds.ts';
 import { createRegistryObjects, goldenImage, vmFleet } from '../test/fixtures/fleets.ts';
 import { startSharedRegistry } from '../test/harness/registry.ts';
 import { API_SERVER_BACKGROUND, apiServerMetrics, diffWrites, parseWrites } from './lib/apiserver-writes.ts';
+import { loadNote, max, median } from './lib/fleet-world.ts';
 import { scaleReplicaSet } from './lib/kube-controller-manager.ts';
+import { asNew, writeAllTuned } from './lib/tuned-client.ts';
 
-const { values } = parseArgs({ options: { replicas: { type: 'string', default: '1000' }, qps: { type: 'string', default: '20' }, burst: { type: 'string', default: '30' } } });
+const { values } = parseArgs({ options: { replicas: { type: 'string', default: '1000' }, qps: { type: 'string', default: '20' }, burst: { type: 'string', default: '30' }, reps: { type: 'string', default: '3' } } });
 const replicas = Number(values.replicas);
 const qps = Number(values.qps);
 const burst = Number(values.burst);
+const reps = Number(values.reps);
 const root = join(import.meta.dirname, '..');
 const SETTLE_MS = 3_000;
 
-async function scaleFleet(plane: ControlPlane): Promise<{ ms: number; writes: number; byResource: Record<string, number> }> {
-  const namespace = 'bench-fleet';
+async function scaleFleet(plane: ControlPlane, namespace: string, replicas: number): Promise<{ ms: number; writes: number; byResource: Record<string, number>; vms: V1VirtualMachine[] }> {
   const client = new KubeClient(plane.kubeConfig(), { qps: 0 });
   await client.create(RESOURCES.namespace, { metadata: { name: namespace } });
   await createRegistryObjects(client, namespace);
@@ -55,7 +64,8 @@ async function scaleFleet(plane: ControlPlane): Promise<{ ms: number; writes: nu
     const diff = diffWrites(parseWrites(before, { excludeResources: API_SERVER_BACKGROUND }), parseWrites(after, { excludeResources: API_SERVER_BACKGROUND }));
     diff.byResource['vmfleets/scale'] = (diff.byResource['vmfleets/scale'] ?? 0) - 1; // the benchmark's own
     if (diff.byResource['vmfleets/scale'] === 0) delete diff.byResource['vmfleets/scale'];
-    return { ms, writes: diff.total - 1, byResource: diff.byResource };
+    const vms = (await client.list<V1VirtualMachine>(RESOURCES.vm, { namespace })).items;
+    return { ms, writes: diff.total - 1, byResource: diff.byResource, vms };
   } finally {
     await manager.stop();
   }
@@ -68,15 +78,40 @@ const plane = await ControlPlane.start({ assets: await ensureAssets() }).catch(a
   throw err;
 });
 try {
-  await installCrds(plane.kubeConfig(), [join(root, 'crds'), join(root, 'test', 'fixtures', 'crds')]);
-  console.log(`scaling 0 → ${replicas} with client qps=${qps} burst=${burst}, one after the other on one API server`);
-  const rs = await scaleReplicaSet(plane, { namespace: 'bench-rs', replicas, qps, burst, settleMs: SETTLE_MS });
-  const fleet = await scaleFleet(plane);
-  const line = (what: string, ms: number, writes: number, byResource: Record<string, number>) =>
-    console.log(`${what.padEnd(34)} ${(ms / 1000).toFixed(1).padStart(6)} s  ${String(writes).padStart(6)} writes (${(writes / replicas).toFixed(2)} per child)  ${Object.entries(byResource).map(([r, n]) => `${r} ${n}`).join(', ')}`);
-  line('ReplicaSet (kube-controller-manager)', rs.ms, rs.writes, rs.writesByResource);
-  line('VMFleet (virtfleet)', fleet.ms, fleet.writes, fleet.byResource);
-  console.log(`ratio VMFleet / ReplicaSet: time ${(fleet.ms / rs.ms).toFixed(2)}, writes ${(fleet.writes / rs.writes).toFixed(2)}`);
+  await installCrds(plane.kubeConfig(), [join(root, 'crds'), join(root, 'schemas', 'kubevirt')]);
+  console.log(`scaling 0 → ${replicas} with client qps=${qps} burst=${burst}, one after the other on one API server; ${reps} repetitions after a warm-up; ${loadNote()}`);
+  const tuned = async (namespace: string, vms: readonly V1VirtualMachine[], verb: 'create' | 'apply') => {
+    const client = new KubeClient(plane.kubeConfig(), { qps: 0 });
+    await client.create(RESOURCES.namespace, { metadata: { name: namespace } });
+    return writeAllTuned(plane.kubeConfig(), RESOURCES.vm, vms.map((vm) => asNew(vm, namespace)), { verb });
+  };
+  const warm = await scaleFleet(plane, 'bench-warmup', Math.min(replicas, 100));
+  await tuned('bench-warmup-tuned', warm.vms, 'create');
+  const rows = { rs: [] as number[], fleet: [] as number[], create: [] as number[], apply: [] as number[], rsWrites: [] as number[], fleetWrites: [] as number[] };
+  for (let rep = 0; rep < reps; rep++) {
+    const rs = await scaleReplicaSet(plane, { namespace: `bench-rs-${rep}`, replicas, qps, burst, settleMs: SETTLE_MS });
+    const fleet = await scaleFleet(plane, `bench-fleet-${rep}`, replicas);
+    const create = await tuned(`bench-tuned-create-${rep}`, fleet.vms, 'create');
+    const apply = await tuned(`bench-tuned-apply-${rep}`, fleet.vms, 'apply');
+    rows.rs.push(rs.ms);
+    rows.fleet.push(fleet.ms);
+    rows.create.push(create.ms);
+    rows.apply.push(apply.ms);
+    rows.rsWrites.push(rs.writes);
+    rows.fleetWrites.push(fleet.writes);
+    const line = `rep ${rep + 1}: ReplicaSet ${(rs.ms / 1000).toFixed(2)} s, VMFleet ${(fleet.ms / 1000).toFixed(2)} s (${fleet.writes} writes: ${Object.entries(fleet.byResource).map(([r, n]) => `${r} ${n}`).join(', ')}), tuned create ${(create.ms / 1000).toFixed(2)} s, tuned apply ${(apply.ms / 1000).toFixed(2)} s; VMFleet / tuned create ${(fleet.ms / create.ms).toFixed(2)}, / tuned apply ${(fleet.ms / apply.ms).toFixed(2)}, / ReplicaSet ${(fleet.ms / rs.ms).toFixed(2)}`;
+    console.log(line);
+  }
+  const ratios = (a: number[], b: number[]) => a.map((x, i) => x / b[i]!);
+  const fmt = (xs: number[], digits = 2) => `${median(xs).toFixed(digits)} / ${max(xs).toFixed(digits)}`;
+  const seconds = (xs: number[]) => fmt(xs.map((x) => x / 1000));
+  console.log(`\nmedian / max of ${reps} (times depend on the machine; ${loadNote()})\n`);
+  console.log('| row | seconds | writes | VMFleet ÷ row (same repetition) |');
+  console.log('|---|---|---|---|');
+  console.log(`| ReplicaSet (kube-controller-manager), qps ${qps} burst ${burst} | ${seconds(rows.rs)} | ${fmt(rows.rsWrites, 0)} | ${fmt(ratios(rows.fleet, rows.rs))} |`);
+  console.log(`| VMFleet (virtfleet), qps ${qps} burst ${burst} | ${seconds(rows.fleet)} | ${fmt(rows.fleetWrites, 0)} (minimum ${replicas + 1}) | 1 |`);
+  console.log(`| tuned client, ${replicas} creates (POST), 64 in flight | ${seconds(rows.create)} | ${replicas} | ${fmt(ratios(rows.fleet, rows.create))} |`);
+  console.log(`| tuned client, ${replicas} server-side applies, 64 in flight | ${seconds(rows.apply)} | ${replicas} | ${fmt(ratios(rows.fleet, rows.apply))} |`);
 } finally {
   await plane.stop();
   await registry.stop();

@@ -30,7 +30,7 @@ import { DriftRepair, fleetRef, MAX_MIGRATION_REFUSALS } from './drift-repair.ts
 import { listNames, type EventRecorder, type InvolvedObject } from '../runtime/events.ts';
 import type { Migration, MigrationBudget } from './remediation.ts';
 import { fleetStatus, heldBack, statusDiffers } from './status.ts';
-import { applyVM, createVM, FIELD_MANAGER } from './vm-writes.ts';
+import { applyVM, createVM, FIELD_MANAGER, sendInSlowStart } from './vm-writes.ts';
 
 /** Removes the fleet's VMs before the fleet goes. */
 export const FLEET_FINALIZER = 'virtfleet.io/vms';
@@ -61,9 +61,6 @@ export interface FleetReconcilerOptions {
   backoff?: Backoff;
   now?: () => number;
 }
-
-/** Creates go out in batches of 1, 2, 4, … so a refused template costs one request, not hundreds. */
-const MAX_CREATE_BATCH = 64;
 
 /** How long the fleet waits before looking again for a free slot in the cluster's migration budget. */
 const BUDGET_RETRY_MS = 500;
@@ -312,21 +309,18 @@ export class FleetReconciler {
 
     await inParallel(heal, (r) => remove(r.name, 'Autohealed', false));
     const creates = actions.filter((a) => a.type === 'Create');
-    // Slow start, as the ReplicaSet controller does: stop at the first refused batch.
-    for (let at = 0, batch = 1; at < creates.length && !refusal; at += batch, batch = Math.min(batch * 2, MAX_CREATE_BATCH)) {
-      const slice = creates.slice(at, at + batch);
-      this.o.expectations.expectCreations(key, slice.map((a) => a.name), this.o.now());
-      await Promise.all(slice.map(async (a) => {
-        try {
-          const created = await apply(a.index);
-          if (created) note(a.reason === 'Surge' ? 'CreatedSurge' : 'Created', a.name);
-          else this.o.expectations.creationObserved(key, a.name);
-        } catch (err) {
-          this.o.expectations.creationObserved(key, a.name);
-          throw err;
-        }
-      }));
-    }
+    // Slow start, as the ReplicaSet controller does: nothing more goes out once the template is refused.
+    await sendInSlowStart(creates, async (a) => {
+      this.o.expectations.expectCreations(key, [a.name], this.o.now());
+      try {
+        const created = await apply(a.index);
+        if (created) note(a.reason === 'Surge' ? 'CreatedSurge' : 'Created', a.name);
+        else this.o.expectations.creationObserved(key, a.name);
+      } catch (err) {
+        this.o.expectations.creationObserved(key, a.name);
+        throw err;
+      }
+    }, () => refusal !== undefined);
     if (refusal) return { refusal, conflicts };
     await inParallel(actions, async (a) => {
       switch (a.type) {

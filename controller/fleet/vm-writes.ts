@@ -15,6 +15,49 @@ import { RESOURCES } from '../kube/resources.ts';
 
 export { FIELD_MANAGER };
 
+/**
+ * Sends `items` in slow start, as the ReplicaSet controller's batches of 1, 2, 4, … do, but
+ * without waiting for a whole batch: each success lets two more go, so at most 1 + 2 × successes
+ * have been started at any time (the batches' own bound), and no connection idles at a batch's end
+ * waiting for its slowest request. A template the API server refuses costs one request, not
+ * hundreds; no cap on the width (the client's connections bound the requests in flight), where a
+ * cap of 64 made a scale-out of 1,000 wait at 21 batch ends. Nothing more is started once `stop()`
+ * says so (a refused template) or a send failed; resolves when every started send has settled,
+ * rejecting with the first failure.
+ */
+export function sendInSlowStart<T>(items: readonly T[], send: (item: T) => Promise<void>, stop: () => boolean = () => false): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let started = 0;
+    let succeeded = 0;
+    let inFlight = 0;
+    let failure: { err: unknown } | undefined;
+    const pump = () => {
+      while (!failure && !stop() && started < items.length && started < 1 + 2 * succeeded) {
+        const item = items[started++]!;
+        inFlight++;
+        send(item).then(
+          () => {
+            succeeded++;
+            settled();
+          },
+          (err: unknown) => {
+            failure ??= { err };
+            settled();
+          },
+        );
+      }
+      if (inFlight === 0) {
+        if (failure) reject(failure.err as Error);
+        else resolve();
+      }
+    };
+    const settled = () => {
+      inFlight--;
+      pump();
+    };
+    pump();
+  });
+}
 
 /** The cached form of a VM's managed fields: who manages it and how, not which fields. */
 export type ManagerEntry = Pick<V1ManagedFieldsEntry, 'manager' | 'operation' | 'subresource'>;
