@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { cliBin } from '../../test/fixtures/cli-bin.ts';
+import { bashCompletes as completes, completionScript, compWords } from '../../test/fixtures/shell-completion.ts';
 
 const run = promisify(execFile);
 const bin = cliBin();
@@ -26,21 +27,8 @@ const has = (command: string) => {
   }
 };
 
-async function script(shell: string): Promise<string> {
-  const path = join(home, `completion.${shell}`);
-  writeFileSync(path, (await run('virtfleet', ['completion', shell], { env })).stdout);
-  return path;
-}
-
-/** COMP_WORDS as bash splits a line: at blanks, and = and : as words of their own. */
-const compWords = (line: string) => [...line.split(/\s+/).flatMap((w) => w.split(/([=:])/)).filter((w, i, all) => w !== '' || i === all.length - 1)];
-
-/** What bash offers for the line, completing at its end. */
-async function bashCompletes(line: string, cwd = home): Promise<string[]> {
-  const body = 'source "$0"; COMP_LINE=$1; COMP_POINT=${#COMP_LINE}; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); __virtfleet_complete; printf "%s\\n" "${COMPREPLY[@]}"';
-  const { stdout } = await run('bash', ['--norc', '--noprofile', '-c', body, await script('bash'), line, ...compWords(line)], { env, cwd, timeout: 30_000 });
-  return stdout.split('\n').filter((l) => l !== '').sort();
-}
+const script = (shell: string) => completionScript(shell, home, env);
+const bashCompletes = async (line: string, cwd = home) => completes(line, { script: await script('bash'), env, cwd });
 
 describe('bash', () => {
   it('registers the function for virtfleet, falling back to file names', async () => {
