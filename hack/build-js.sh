@@ -7,7 +7,7 @@
 #   hack/build-js.sh            fails on type errors, as the image build must
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rm -rf dist
+# Not emptied first: a benchmark's controller may be running from dist/ while another builds.
 node_modules/.bin/tsc -p hack/tsconfig.build.json
 # Modules resolve from dist/ as from the repository (package.json: "type": "module").
 cp package.json dist/package.json
