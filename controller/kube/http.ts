@@ -1,15 +1,15 @@
 // The one place that speaks HTTP to the API server: keep-alive connections, client-side QPS and
 // burst, a timeout on every request (and an optional deadline or AbortSignal per request), a fence
 // that refuses every further request once the process must stop writing (lost leadership), and
-// errors that carry the API server's Status. Watches are left to client-node's ListWatch
-// (runtime/informer.ts).
+// errors that carry the API server's Status. Watches are streams opened here (openStream) and read
+// by kube/watch-stream.ts, on connections of their own.
 //
 // Credentials are taken afresh for every request, never once at start: client-node's
 // applyToHTTPSOptions re-runs exec plugins and OIDC refreshes when their tokens expire, and a
 // ServiceAccount token file (in-cluster config) is re-read as soon as the kubelet rotates it
 // (client-node alone would read it at most once a minute).
 import { stat, readFile } from 'node:fs/promises';
-import type { ClientRequest, OutgoingHttpHeaders } from 'node:http';
+import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Agent, request, type RequestOptions as HttpsRequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { TokenBucket } from './rate-limiter.ts';
@@ -151,6 +151,11 @@ export class KubeHttp {
   private readonly tokenFile: TokenFile | undefined;
   private fenced: string | undefined;
   private readonly inFlight = new Set<ClientRequest>();
+  /**
+   * Streams (watches) hold their connection for minutes: they get sockets of their own, so that
+   * however many are open, none takes one of the maxSockets the plain requests share.
+   */
+  private readonly streams: Promise<HttpsRequestOptions>;
 
   constructor(kc: KubeConfig, options: KubeHttpOptions = {}) {
     const cluster = kc.getCurrentCluster();
@@ -171,6 +176,8 @@ export class KubeHttp {
       // proxy needs its agent.
       return { ...opts, agent: cluster.proxyUrl ? opts.agent : agent, headers: {} };
     })();
+    const streamAgent = new Agent({ keepAlive: true });
+    this.streams = this.base.then((opts) => ({ ...opts, agent: cluster.proxyUrl ? opts.agent : streamAgent }));
   }
 
   /** The request's credentials, fresh (see the header comment). */
@@ -214,6 +221,67 @@ export class KubeHttp {
         await new Promise((r) => setTimeout(r, delay));
       }
     }
+  }
+
+  /**
+   * A GET whose answer is read as a stream (a watch): resolves with the response once the API
+   * server answered 200, or rejects with its ApiError (or the connection's failure). Rate-limited
+   * and fenced like every request; no idle timeout, since a quiet watch is normal (whoever reads
+   * it decides when one is dead, and aborts it through the signal, before or after the answer).
+   */
+  async openStream(path: string, signal: AbortSignal): Promise<IncomingMessage> {
+    const refusal = (): Error | undefined => {
+      if (this.fenced !== undefined) return new FencedError('GET', path, this.fenced);
+      if (signal.aborted) return new Error(`GET ${path}: aborted before it was sent: ${String(signal.reason)}`);
+      return undefined;
+    };
+    const early = refusal();
+    if (early) throw early;
+    await this.limiter.take();
+    const base = await this.streams;
+    const credentials = await this.credentials();
+    const late = refusal();
+    if (late) throw late;
+    this.onRequest?.('GET', path);
+    const sentAt = performance.now();
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const onAbort = () => req.destroy(new Error(`GET ${path}: aborted: ${String(signal.reason)}`));
+      const req = request({
+        ...base,
+        protocol: this.server.protocol,
+        hostname: this.server.hostname,
+        port: this.server.port,
+        method: 'GET',
+        path: `${this.server.pathname.replace(/\/$/, '')}${path}`,
+        ...(credentials.auth ? { auth: credentials.auth } : {}),
+        headers: { ...credentials.headers, Accept: 'application/json' },
+      }, (res) => {
+        this.observer?.completed('GET', String(res.statusCode ?? 0), this.server.host, (performance.now() - sentAt) / 1000);
+        if (res.statusCode === 200) return resolve(res);
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: { reason?: string; message?: string } | undefined;
+          try {
+            parsed = JSON.parse(text) as typeof parsed;
+          } catch {
+            // not JSON; the text is the message
+          }
+          const status = res.statusCode ?? 0;
+          reject(new ApiError(status, parsed?.reason ?? '', `GET ${path}: ${status} ${parsed?.message ?? text.slice(0, 300)}`, parsed, parseRetryAfter(res.headers['retry-after'])));
+        });
+      });
+      this.inFlight.add(req);
+      signal.addEventListener('abort', onAbort, { once: true });
+      req.on('close', () => {
+        this.inFlight.delete(req);
+        signal.removeEventListener('abort', onAbort);
+      });
+      req.on('error', reject);
+      req.end();
+    });
   }
 
   private async send<T>(method: string, path: string, body: unknown, contentType: string, options: RequestOptions, started: number): Promise<T> {

@@ -4,15 +4,23 @@
 // API server answers 410 Gone is replaced by a fresh list (deletions missed meanwhile are emitted),
 // and a watch that goes silent is restarted by a watchdog.
 //
-// Exactly one watch feeds the cache at a time: every (re)start opens a new generation, and events
-// or endings of an earlier generation's watch are ignored. (client-node's ListWatch can leave an
-// aborted watch running beside its successor when connections drop in bursts; a late event of the
-// old stream then overwrote a newer object in the cache, and the controller acted on the stale
-// copy until that object changed again.)
-import { Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+// Exactly one watch feeds the cache at a time: every (re)start opens a new generation and aborts
+// the watch of the one before, whether or not the API server answered it yet; events or endings
+// of an earlier generation's watch are ignored. (With client-node's Watch, which can only be
+// aborted once answered, a watch restarted while its request hung stayed open beside its
+// successor, and one that timed out on its own after 30 quiet seconds counted as a failure.)
+//
+// A handler that throws is reported (onHandlerError) and the other handlers still see the event:
+// a cache index and the controller's enqueue are separate handlers, and one failing must not
+// silently keep the other from an event.
+import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import { KubeHttp } from '../kube/http.ts';
+import { streamWatch, type WatchEvent, type WatchRequest } from '../kube/watch-stream.ts';
 
 export type EventType = 'add' | 'update' | 'delete';
 export type Handler<T> = (type: EventType, obj: T) => void;
+/** Streams one watch's events until it ends (see kube/watch-stream.ts). */
+export type WatchFn<T> = (request: WatchRequest, onEvent: (event: WatchEvent<T>) => void, signal: AbortSignal) => Promise<void>;
 
 export interface InformerOptions<T extends KubernetesObject> {
   /** The collection's path, for example /apis/kubevirt.io/v1/virtualmachineinstances. */
@@ -27,11 +35,20 @@ export interface InformerOptions<T extends KubernetesObject> {
   minBackoffMs?: number;
   maxBackoffMs?: number;
   onError?: (err: unknown) => void;
+  /** A handler threw on an event (the other handlers still got it). Default: printed to stderr. */
+  onHandlerError?: (err: unknown, type: EventType, obj: T) => void;
+  /** How watches are opened (default: a stream over a client of the kubeconfig with no rate limit). */
+  watch?: WatchFn<T>;
   /**
    * Shrinks each object in place before it is cached, so the cache holds only what the controllers
    * read; it replaces the default, which strips managedFields.
    */
   transform?: (obj: T) => void;
+}
+
+/** The API server ends each watch after 5 to 10 minutes, picked at random as client-go does, so watches of many informers do not all end at once. */
+function watchTimeoutSeconds(): number {
+  return Math.round(300 * (1 + Math.random()));
 }
 
 /** The default silence timeout: 5 minutes, or VIRTFLEET_WATCH_SILENCE_TIMEOUT_MS when set (fault tests shorten it). */
@@ -49,6 +66,8 @@ export class Informer<T extends KubernetesObject> {
   private readonly handlers: Handler<T>[] = [];
   private readonly options: InformerOptions<T>;
   private readonly shrink: (obj: T) => void;
+  private readonly watch: WatchFn<T>;
+  private client: KubeHttp | undefined;
   /** namespace ('' for cluster-scoped) → name → object. */
   private objects = new Map<string, Map<string, T>>();
   private resourceVersion = '';
@@ -67,6 +86,12 @@ export class Informer<T extends KubernetesObject> {
     this.options = options;
     this.backoffMs = options.minBackoffMs ?? 500;
     this.shrink = options.transform ?? stripManagedFields;
+    this.watch = options.watch ?? ((request, onEvent, signal) => streamWatch(this.defaultClient(), request, onEvent, signal));
+  }
+
+  private defaultClient(): KubeHttp {
+    this.client ??= new KubeHttp(this.kc, { qps: 0 });
+    return this.client;
   }
 
   /** Registers a handler of every add, update and delete (including those of the initial list). */
@@ -134,28 +159,29 @@ export class Informer<T extends KubernetesObject> {
       if (!this.current(generation)) return;
       this.replaceAll(list);
     }
+    const abort = new AbortController();
+    this.abortWatch = () => abort.abort('the watch was restarted or stopped');
     const startedAt = Date.now();
     let sawEvent = false;
-    const watch = await new Watch(this.kc).watch(this.options.path, {
-      resourceVersion: this.resourceVersion,
-      allowWatchBookmarks: true,
-      ...(this.options.labelSelector !== undefined ? { labelSelector: this.options.labelSelector } : {}),
-    }, (type: string, obj: T) => {
-      if (!this.current(generation)) return;
-      sawEvent = true;
-      this.onEvent(generation, type, obj);
-    }, (err: unknown) => {
-      if (!this.current(generation)) return;
-      // A watch the API server ended after a while (its timeout): resume from where it was. One
-      // that ended at once without an event is a failure, so that it cannot spin.
-      if (!err && (sawEvent || Date.now() - startedAt > 1_000)) return this.restart();
-      this.failed(generation, err ?? new Error('the watch ended at once'));
-    });
-    if (!this.current(generation)) {
-      watch.abort();
-      return;
+    try {
+      await this.watch({
+        path: this.options.path,
+        resourceVersion: this.resourceVersion,
+        timeoutSeconds: watchTimeoutSeconds(),
+        ...(this.options.labelSelector !== undefined ? { labelSelector: this.options.labelSelector } : {}),
+      }, (event) => {
+        if (!this.current(generation)) return;
+        sawEvent = true;
+        this.onEvent(generation, event.type, event.object);
+      }, abort.signal);
+    } catch (err) {
+      return this.failed(generation, err);
     }
-    this.abortWatch = () => watch.abort();
+    if (!this.current(generation)) return;
+    // A watch the API server ended after a while (its timeout): resume from where it was. One
+    // that ended at once without an event is a failure, so that it cannot spin.
+    if (sawEvent || Date.now() - startedAt > 1_000) return this.restart();
+    this.failed(generation, new Error('the watch ended at once'));
   }
 
   private onEvent(generation: number, type: string, obj: T): void {
@@ -186,11 +212,12 @@ export class Informer<T extends KubernetesObject> {
   private failed(generation: number, err: unknown): void {
     if (!this.current(generation)) return;
     // A 410 answer to the watch request itself: start over from a list.
-    if ((err as { statusCode?: number } | undefined)?.statusCode === 410) this.resourceVersion = '';
+    if ((err as { status?: number } | undefined)?.status === 410) this.resourceVersion = '';
+    // Already failed (the abort of this watch by its own failure ends here too): once is enough.
+    if (this.restartTimer) return;
     this.options.onError?.(err);
     this.abortWatch?.();
     this.abortWatch = undefined;
-    if (this.restartTimer) return;
     const delay = this.backoffMs;
     this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxBackoffMs ?? 30_000);
     // Not unref'd: when every watch failed at once (the API server unreachable) this timer may be
@@ -245,6 +272,13 @@ export class Informer<T extends KubernetesObject> {
   }
 
   private emit(type: EventType, obj: T): void {
-    for (const h of this.handlers) h(type, obj);
+    for (const h of this.handlers) {
+      try {
+        h(type, obj);
+      } catch (err) {
+        if (this.options.onHandlerError) this.options.onHandlerError(err, type, obj);
+        else console.error(`informer ${this.options.path}: a handler of ${type} ${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''} threw: ${String(err)}`);
+      }
+    }
   }
 }

@@ -10,6 +10,7 @@ import { ApiError, KubeClient } from '../kube/client.ts';
 import type { RequestObserver } from '../kube/http.ts';
 import { pathOf, type Resource } from '../kube/resources.ts';
 import type { Controller, ReconcileObserver, Source } from './controller.ts';
+import { streamWatch } from '../kube/watch-stream.ts';
 import { Informer } from './informer.ts';
 import { LeaderElector, LeadershipLost } from './leader-election.ts';
 import type { Logger } from './logger.ts';
@@ -164,6 +165,10 @@ class Term implements ManagerContext {
       },
       ...(labelSelector ? { labelSelector } : {}),
       ...(transform ? { transform } : {}),
+      // Watches go through the manager's client: its rate limit, and its fence when leadership ends.
+      watch: (watchRequest, onEvent, signal) => streamWatch(this.client.http, watchRequest, onEvent, signal),
+      onHandlerError: (err, type, obj) =>
+        this.log.error('an event handler failed', { resource: res.plural, event: type, object: `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`, error: String(err) }),
       onError: (err) => {
         if (ref.shared) ref.shared.failingSince ??= Date.now();
         // A CRD just created answers 429 "storage is (re)initializing" until the API server has

@@ -76,6 +76,8 @@ export async function startApiProxy(upstream: KubeConfig, dir: string, random: (
       agent: false,
     }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
+      // As the API server does: a watch's headers go out at once, before its first event.
+      res.flushHeaders();
       answer.pipe(res);
       answer.on('error', () => res.destroy());
     });
