@@ -15,6 +15,7 @@ import { listen, metricsHandler, parseBindAddress, probesHandler, type RunningSe
 import type { ReconcileObserver } from '../runtime/controller.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { ManagerObservers } from '../runtime/manager.ts';
+import type { WorkQueue } from '../runtime/workqueue.ts';
 import { VirtFleetManager } from '../virtfleet.ts';
 import type { RunFlags } from './run-flags.ts';
 
@@ -212,7 +213,9 @@ export async function run(flags: RunFlags): Promise<void> {
   const outcome = await Promise.race([started.then(() => 'started' as const), signalled.then(() => 'signalled' as const)]);
   if (outcome === 'started') await signalled;
   const deadline = setTimeout(() => {
-    console.error(JSON.stringify({ level: 'error', time: new Date().toISOString(), msg: `did not stop within ${SHUTDOWN_DEADLINE_MS / 1000} s; exiting` }));
+    // What held it: the reconciles still running (a request that never settles would show here).
+    const running = [...(manager?.manager.queues() ?? new Map<string, WorkQueue<string>>())].flatMap(([controller, queue]) => queue.running().map((r) => `${controller} ${r.key} for ${Math.round(r.ms / 1000)} s`));
+    console.error(JSON.stringify({ level: 'error', time: new Date().toISOString(), msg: `did not stop within ${SHUTDOWN_DEADLINE_MS / 1000} s; exiting`, running }));
     process.exit(1);
   }, SHUTDOWN_DEADLINE_MS);
   deadline.unref();

@@ -119,3 +119,21 @@ describe('WorkQueue observer', () => {
     }));
   });
 });
+
+describe('running', () => {
+  it('lists the keys being processed with how long each has run, the longest first, and forgets them when done', async () => {
+    let now = 1_000;
+    const q = new WorkQueue<string>({ now: () => now });
+    q.add('a');
+    q.add('b');
+    expect(await q.get()).toBe('a');
+    now += 500;
+    expect(await q.get()).toBe('b');
+    now += 250;
+    expect(q.running()).toEqual([{ key: 'a', ms: 750 }, { key: 'b', ms: 250 }]);
+    q.done('a');
+    expect(q.running()).toEqual([{ key: 'b', ms: 250 }]);
+    q.done('b');
+    expect(q.running()).toEqual([]);
+  });
+});

@@ -71,6 +71,12 @@ export class WorkQueue<K = string> {
     return oldest === Infinity ? 0 : Math.max(0, this.now() - oldest);
   }
 
+  /** The keys being processed now, with how long each has been at it, the longest first. */
+  running(): { key: K; ms: number }[] {
+    const now = this.now();
+    return [...this.startedAt].map(([key, at]) => ({ key, ms: Math.max(0, now - at) })).sort((a, b) => b.ms - a.ms);
+  }
+
   get length(): number {
     return this.queue.length;
   }
