@@ -17,7 +17,7 @@ import { estimateTimes } from './estimates.ts';
 import { listManifestFiles, parseDocuments, readDocuments, UnreadableInputError, type Document } from './manifests.ts';
 import { planReport, renderPlan, type ImageChange } from './plan-output.ts';
 import { proposedImage, simulateFleet, type Estimates, type FleetPlan } from './preview.ts';
-import { forecastImage, onWaitingChannel, promotionHealth, type FleetVMs } from './promotion.ts';
+import { forecastImage, onWaitingChannel, promotionHealth, withInstances, type FleetVMs } from './promotion.ts';
 import { UsageError } from './run.ts';
 
 export interface PlanFlags extends ClusterFlags {
@@ -140,7 +140,10 @@ export async function planCommand(flags: PlanFlags): Promise<number> {
     const ns = doc.metadata!.namespace!;
     const live = await client.get<GoldenImage>(RESOURCES.goldenImage, { namespace: ns, name: nameOf(doc) });
     const users = await fleetsUsing(client, ns, nameOf(doc));
-    const running = await Promise.all(users.map(async (f) => ({ vms: (await reader.namespace(f.metadata!.namespace!)).vms.filter((vm) => ownedBy(vm, f)), minReadySeconds: f.spec.minReadySeconds ?? 0 })));
+    const running = await Promise.all(users.map(async (f) => {
+      const view = await reader.namespace(f.metadata!.namespace!);
+      return { vms: withInstances(view.vms.filter((vm) => ownedBy(vm, f)), view.vmis), minReadySeconds: f.spec.minReadySeconds ?? 0 };
+    }));
     const image = live ? proposedImage(live, doc.spec, now, promotionHealth(live, live.status?.versions ?? [], running, now)) : { ...doc, status: {} };
     images.set(keyOf(doc), { image, live, users, running });
     for (const f of users) if (!fleetsToPlan.has(keyOf(f))) fleetsToPlan.set(keyOf(f), f);
@@ -179,7 +182,7 @@ export async function planCommand(flags: PlanFlags): Promise<number> {
   // When the channels the change leaves behind would catch up, and the fleets on them meanwhile.
   const imageChanges: ImageChange[] = [];
   for (const { image, live, users, running } of images.values()) {
-    const after = users.map((f) => planned.get(keyOf(f))!.world).map((w) => ({ vms: w.vms, minReadySeconds: w.fleet.spec.minReadySeconds ?? 0, until: w.now }));
+    const after = users.map((f) => planned.get(keyOf(f))!.world).map((w) => ({ vms: withInstances(w.vms, w.vmis), minReadySeconds: w.fleet.spec.minReadySeconds ?? 0, until: w.now }));
     const promotions = live ? forecastImage(image, running, after, now) : [];
     imageChanges.push({ namespace: image.metadata!.namespace!, name: nameOf(image), exists: !!live, ...imageDiff(live, image), promotions, fleets: users.map(keyOf).sort() });
     for (const p of promotions) {

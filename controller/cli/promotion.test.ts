@@ -10,7 +10,7 @@ import { NO_FLEET_MEMORY, type FleetSnapshot } from '../fleet/decide.ts';
 import { withSchemaDefaults } from './defaults.ts';
 import { planReport, renderPlan } from './plan-output.ts';
 import { proposedImage, simulateFleet, type Estimates } from './preview.ts';
-import { forecastImage, onWaitingChannel, promotionHealth, type Promotion } from './promotion.ts';
+import { forecastImage, onWaitingChannel, promotionHealth, withInstances, type Promotion } from './promotion.ts';
 
 const T0 = Date.parse('2026-11-02T10:00:00Z');
 const ESTIMATES: Estimates = { restartSeconds: 40, migrationSeconds: 12, basis: { restart: 'fixed for the test', migration: 'fixed for the test' } };
@@ -49,11 +49,11 @@ function settledFleet(name: string, channel: string, live: GoldenImage): FleetSn
 /** Moves candidate to the new version and plans it: the pure part of `plan` for a GoldenImage change. */
 function planMove(live: GoldenImage, fleetChannels: string[]) {
   const worlds = fleetChannels.map((channel, i) => settledFleet(`fleet-${i}`, channel, live));
-  const running = worlds.map((w) => ({ vms: w.vms, minReadySeconds: w.fleet.spec.minReadySeconds ?? 0 }));
+  const running = worlds.map((w) => ({ vms: withInstances(w.vms, w.vmis), minReadySeconds: w.fleet.spec.minReadySeconds ?? 0 }));
   const spec = { ...live.spec, channels: [{ name: 'candidate', version: NEW }, live.spec.channels![1]!] };
   const proposed = proposedImage(live, spec, T0, promotionHealth(live, live.status!.versions!, running, T0));
   const planned = worlds.map((w) => simulateFleet({ ...w, goldenImage: proposed }, ESTIMATES, true));
-  const after = planned.map((p) => ({ vms: p.world.vms, minReadySeconds: p.world.fleet.spec.minReadySeconds ?? 0, until: p.world.now }));
+  const after = planned.map((p) => ({ vms: withInstances(p.world.vms, p.world.vmis), minReadySeconds: p.world.fleet.spec.minReadySeconds ?? 0, until: p.world.now }));
   const promotions = forecastImage(proposed, running, after, T0);
   return { proposed, planned, promotions, plannedUntil: Math.max(...after.map((a) => a.until)) };
 }
@@ -111,6 +111,23 @@ describe('forecastImage', () => {
     const { proposed, promotions } = planMove(image({}), ['candidate']);
     expect(proposed.status!.channels!.find((c) => c.name === 'stable')!.version).toBe(NEW);
     expect(promotions).toEqual([]);
+  });
+});
+
+describe('promotionHealth', () => {
+  it('counts a VM on the version only once its running instance boots it too, healthy after minReadySeconds', () => {
+    const live = image({ minHealthyPercent: 100 });
+    const before = settledFleet('fleet-0', 'candidate', live);
+    const { planned } = planMove(live, ['candidate']);
+    const after = planned[0]!.world;
+    const minReadySeconds = after.fleet.spec.minReadySeconds ?? 0;
+    expect(minReadySeconds).toBeGreaterThan(0);
+    const count = (vmis: typeof after.vmis, at: number) => promotionHealth(live, live.status!.versions!, [{ vms: withInstances(after.vms, vmis), minReadySeconds }], at)(NEW);
+    // Specs updated, the old instances still running: nothing runs the new version yet.
+    expect(count(before.vmis, after.now)).toEqual({ healthy: 0, total: 0 });
+    const lastBoot = Math.max(...after.vmis.map((vmi) => Date.parse(String(vmi.metadata!.creationTimestamp))));
+    expect(count(after.vmis, lastBoot)).toEqual({ healthy: 1, total: 2, nextHealthyAt: new Date(lastBoot + minReadySeconds * 1000) });
+    expect(count(after.vmis, lastBoot + minReadySeconds * 1000)).toEqual({ healthy: 2, total: 2 });
   });
 });
 

@@ -3,46 +3,40 @@
 // resolveChannels, asked again at each time the controller would look again (a soak ending, a VM
 // waiting out minReadySeconds, the planned rollouts done), with the health of the fleets' VMs as
 // they run now and, once the plans are carried out, as the plans leave them.
-import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
+import type { V1VirtualMachine, V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { GoldenImage } from '../api/objects.ts';
 import { resolveChannels, type GateState, type HealthCount } from '../core/image/channels.ts';
 import type { RecordedChannel, RecordedVersion } from '../core/image/types.ts';
-import { recordedRejections } from '../core/image/rollback.ts';
-import { countUsage } from '../core/image/usage.ts';
-import { conditionOf, epoch } from '../fleet/observe.ts';
+import { healthyOnVersion, recordedRejections, runsVersion } from '../core/image/rollback.ts';
+import { judgeFleetVM } from '../core/image/running.ts';
 import type { FleetPlan } from './preview.ts';
 
-/** The VMs of one fleet that uses the image, with the minReadySeconds that makes them healthy. */
+/** The VMs of one fleet that uses the image, each with its instance, and the fleet's minReadySeconds. */
 export interface FleetVMs {
-  vms: readonly V1VirtualMachine[];
+  vms: readonly { vm: V1VirtualMachine; vmi: V1VirtualMachineInstance | undefined }[];
   minReadySeconds: number;
 }
 
+/** Each VM with the VMI of its name, as a fleet's VMs and their instances pair up. */
+export function withInstances(vms: readonly V1VirtualMachine[], vmis: readonly V1VirtualMachineInstance[]): FleetVMs['vms'] {
+  const byName = new Map(vmis.map((vmi) => [vmi.metadata?.name, vmi]));
+  return vms.map((vm) => ({ vm, vmi: byName.get(vm.metadata?.name) }));
+}
+
 /**
- * The promotion gate's input as the image controller counts it: of the fleets' VMs that boot
- * `version`, those Ready for their fleet's minReadySeconds are healthy; `nextHealthyAt` is when a
- * Ready one will have waited that long.
+ * The promotion gate's input as the image controller counts it (judgeFleetVM): of the fleets' VMs
+ * that run `version` (spec and running instance boot it), those healthy on it, Ready for their
+ * fleet's minReadySeconds; `nextHealthyAt` is when a Ready one will have waited that long.
  */
 export function promotionHealth(image: GoldenImage, versions: readonly RecordedVersion[], fleets: readonly FleetVMs[], now: number): (version: string) => HealthCount {
   const ref = { namespace: image.metadata?.namespace ?? '', name: image.metadata?.name ?? '', uid: image.metadata?.uid ?? '' };
   return (version) => {
     const target = versions.find((v) => v.name === version);
     if (!target) return { healthy: 0, total: 0 };
-    let healthy = 0;
-    let total = 0;
-    let nextHealthyAt = Number.POSITIVE_INFINITY;
-    for (const fleet of fleets) {
-      const minReadyMs = fleet.minReadySeconds * 1000;
-      for (const vm of fleet.vms) {
-        if ((countUsage({ image: ref, spec: image.spec, versions: [target], vms: [vm], dataSources: [] }).get(version) ?? 0) === 0) continue;
-        total++;
-        if (vm.status?.ready !== true) continue;
-        const readySince = epoch(conditionOf(vm.status.conditions, 'Ready')?.lastTransitionTime) ?? now;
-        if (now - readySince >= minReadyMs) healthy++;
-        else nextHealthyAt = Math.min(nextHealthyAt, readySince + minReadyMs);
-      }
-    }
-    return { healthy, total, ...(Number.isFinite(nextHealthyAt) ? { nextHealthyAt: new Date(nextHealthyAt) } : {}) };
+    const judged = fleets.flatMap((f) => f.vms.map(({ vm, vmi }) => judgeFleetVM({ image: ref, spec: image.spec, version: target, vm, vmi, dataSources: [], minReadyMs: f.minReadySeconds * 1000, now })));
+    const running = judged.filter(runsVersion);
+    const nextHealthyAt = Math.min(...running.map((vm) => vm.healthyAt ?? Number.POSITIVE_INFINITY));
+    return { healthy: running.filter(healthyOnVersion).length, total: running.length, ...(Number.isFinite(nextHealthyAt) ? { nextHealthyAt: new Date(nextHealthyAt) } : {}) };
   };
 }
 
