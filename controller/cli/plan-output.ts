@@ -3,6 +3,7 @@
 import { stringify } from 'yaml';
 import type { Estimates, FleetPlan, VMAction } from './preview.ts';
 import { VM_ACTIONS } from './preview.ts';
+import type { PlanOutput } from './outputs.ts';
 import type { Promotion } from './promotion.ts';
 
 /** What a GoldenImage change does to the image itself (channels moved, version phases changed). */
@@ -33,7 +34,7 @@ export function planReport(fleets: FleetPlan[], images: ImageChange[], estimates
   return { apiVersion: 'virtfleet.io/v1alpha1', kind: 'Plan', changes, estimates, images, fleets };
 }
 
-export function renderPlan(report: PlanReport, output: 'table' | 'json' | 'yaml'): string {
+export function renderPlan(report: PlanReport, output: PlanOutput): string {
   if (output === 'json') return `${JSON.stringify(report, null, 2)}\n`;
   if (output === 'yaml') return stringify(report);
   return renderTable(report);

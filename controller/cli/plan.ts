@@ -15,6 +15,7 @@ import { connect, describeError, type ClusterFlags } from './cluster.ts';
 import { withSchemaDefaults } from './defaults.ts';
 import { estimateTimes } from './estimates.ts';
 import { listManifestFiles, parseDocuments, readDocuments, UnreadableInputError, type Document } from './manifests.ts';
+import type { PlanOutput } from './outputs.ts';
 import { planReport, renderPlan, type ImageChange } from './plan-output.ts';
 import { proposedImage, simulateFleet, type Estimates, type FleetPlan } from './preview.ts';
 import { forecastImage, onWaitingChannel, promotionHealth, withInstances, type FleetVMs } from './promotion.ts';
@@ -22,7 +23,8 @@ import { UsageError } from './run.ts';
 
 export interface PlanFlags extends ClusterFlags {
   filename: string[];
-  output: string;
+  /** Checked by the program's -o choices. */
+  output: PlanOutput;
   exitCode?: boolean;
   migrationBudget: string;
 }
@@ -122,8 +124,6 @@ interface PlannedImage {
 }
 
 export async function planCommand(flags: PlanFlags): Promise<number> {
-  const output = flags.output;
-  if (!['table', 'json', 'yaml'].includes(output)) throw new UsageError(`-o ${output}: use table, json or yaml`);
   const budget = Number(flags.migrationBudget);
   if (!Number.isInteger(budget) || budget < 0) throw new UsageError(`--migration-budget ${flags.migrationBudget}: a whole number ≥ 0`);
   const cluster = connect(flags);
@@ -194,7 +194,7 @@ export async function planCommand(flags: PlanFlags): Promise<number> {
   }
   const fleetPlans = [...planned.values()].map((p) => p.plan);
   const report = planReport(fleetPlans, imageChanges, estimates);
-  process.stdout.write(renderPlan(report, output as 'table' | 'json' | 'yaml'));
+  process.stdout.write(renderPlan(report, flags.output));
   return flags.exitCode && report.changes ? EXIT_CHANGES : EXIT_NO_CHANGES;
 }
 

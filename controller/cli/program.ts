@@ -7,6 +7,7 @@ import { RUN_DEFAULTS, type RunFlags } from './run-flags.ts';
 import type { PlanFlags } from './plan.ts';
 import type { StatusFlags } from './status.ts';
 import { COMPLETION_SHELLS, type CompletionShell } from './completion-scripts.ts';
+import { PLAN_OUTPUTS, STATUS_OUTPUTS } from './outputs.ts';
 
 /** The exit code of an error a user made (a bad flag, an unknown command). */
 export const EXIT_USAGE = 2;
@@ -38,7 +39,7 @@ export function buildProgram(): Command {
   clusterOptions(program.command('plan'))
     .description('Show what applying VMFleet and GoldenImage manifests would do to each VM of the cluster (read only): action, reason, wave, makespan')
     .requiredOption('-f, --filename <path...>', 'files or directories of manifests, or - for stdin')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json', 'yaml']).default('table'))
+    .addOption(new Option('-o, --output <format>', 'output format').choices(PLAN_OUTPUTS).default('table'))
     .option('--exit-code', 'exit 1 when anything would change, 0 when nothing would (as kubectl diff)')
     .option('--migration-budget <n>', 'the controller\'s --migration-budget (live migrations in flight in the cluster at once)', RUN_DEFAULTS.migrationBudget)
     .action(async (opts: PlanFlags) => (await import('./plan.ts')).plan(opts));
@@ -46,7 +47,7 @@ export function buildProgram(): Command {
   clusterOptions(program.command('status').argument('[target]', 'a fleet, vmfleet/<name> or goldenimage/<name>; all fleets when omitted'))
     .description('Show fleets (desired, ready, updated, drifted, migrating, image, conditions), a fleet\'s VMs, or a GoldenImage (read only)')
     .option('-A, --all-namespaces', 'fleets of every namespace')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .addOption(new Option('-o, --output <format>', 'output format').choices(STATUS_OUTPUTS).default('table'))
     .option('-w, --watch', 'redraw until interrupted (a progress bar on a terminal, changed views otherwise)')
     .option('--interval <seconds>', 'how often --watch looks', '1')
     .action(async (target: string | undefined, opts: StatusFlags) => (await import('./status.ts')).status(target, opts));

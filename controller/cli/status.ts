@@ -9,10 +9,12 @@ import type { Migration } from '../fleet/remediation.ts';
 import { connect, describeError, type ClusterFlags } from './cluster.ts';
 import { UsageError } from './run.ts';
 import { fleetRow, ownedVMs, renderFleet, renderFleets, renderImage, vmRows } from './status-view.ts';
+import type { StatusOutput } from './outputs.ts';
 import { TARGET_KINDS } from './targets.ts';
 
 export interface StatusFlags extends ClusterFlags {
-  output: string;
+  /** Checked by the program's -o choices. */
+  output: StatusOutput;
   watch?: boolean;
   interval: string;
 }
@@ -30,7 +32,7 @@ function targetOf(arg: string | undefined): Target {
 }
 
 /** One look at the cluster: the text (or JSON) to show, and whether anything is still moving. */
-async function look(client: KubeClient, target: Target, namespace: string | undefined, defaultNamespace: string, output: string, bar: boolean): Promise<{ text: string; busy: boolean }> {
+async function look(client: KubeClient, target: Target, namespace: string | undefined, defaultNamespace: string, output: StatusOutput, bar: boolean): Promise<{ text: string; busy: boolean }> {
   if (target.kind === 'fleets') {
     const fleets = (await client.list<VMFleet>(RESOURCES.vmFleet, namespace ? { namespace } : {})).items;
     const rows = fleets.map(fleetRow).sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
@@ -58,7 +60,6 @@ async function look(client: KubeClient, target: Target, namespace: string | unde
 const CLEAR = '\x1b[H\x1b[2J';
 
 export async function statusCommand(target: string | undefined, flags: StatusFlags, stop: AbortSignal): Promise<void> {
-  if (!['table', 'json'].includes(flags.output)) throw new UsageError(`-o ${flags.output}: use table or json`);
   const interval = Number(flags.interval);
   if (!Number.isFinite(interval) || interval < 0.2) throw new UsageError(`--interval ${flags.interval}: seconds, at least 0.2`);
   const what = targetOf(target);
