@@ -422,7 +422,7 @@ export interface GoldenImageStatus {
      */
     previousVersion?: string;
     /**
-     * When the move was judged healthy (or the rollback window passed with no VM on the version); from then on only a halted rollout rolls the channel back.
+     * When the move was judged healthy: every VM of the fleets on the channel runs the version with enough of them healthy, or the rollback window passed without a rollback. From then on only a halted rollout rolls the channel back.
      */
     settledAt?: string;
     /**

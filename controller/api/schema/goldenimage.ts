@@ -268,7 +268,7 @@ export const goldenImageStatus: Schema = obj('The observed state of the image.',
       version: dnsLabel('The version the channel points at.'),
       since: str('When the channel moved to that version.', { maxLength: 64, format: 'date-time' }),
       previousVersion: dnsLabel('The version the channel pointed at before this one; where an automatic rollback returns it.'),
-      settledAt: str('When the move was judged healthy (or the rollback window passed with no VM on the version); from then on only a halted rollout rolls the channel back.', { maxLength: 64, format: 'date-time' }),
+      settledAt: str('When the move was judged healthy: every VM of the fleets on the channel runs the version with enough of them healthy, or the rollback window passed without a rollback. From then on only a halted rollout rolls the channel back.', { maxLength: 64, format: 'date-time' }),
       gate: obj('Why the channel is, or is not yet, where its spec says.', {
         state: enumOf('Open: where the spec says. Waiting: for soak time, health or a version to become Ready. Blocked: needs a person.', GATE_STATES),
         message: str('For example: soaking on candidate until T, 2/3 VMs healthy, blocked because ….', { maxLength: 1024 }),
