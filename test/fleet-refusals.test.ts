@@ -28,7 +28,7 @@ afterEach(async () => {
 const VAP = '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies';
 const BINDINGS = '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings';
 
-/** A ValidatingAdmissionPolicy, bound to the test's namespace, that denies `operation` on `resource`. */
+/** A ValidatingAdmissionPolicy, bound to the test's namespace, that denies `operation` on `resource` (probed on the object `probeVM` names). */
 async function deny(resource: string, operation: 'CREATE' | 'DELETE', message: string, probeVM = 'nothing'): Promise<() => Promise<void>> {
   const name = `${c.namespace}-deny-${resource}-${operation.toLowerCase()}`;
   await c.client.http.request('POST', VAP, {
@@ -46,7 +46,7 @@ async function deny(resource: string, operation: 'CREATE' | 'DELETE', message: s
   // The policy takes effect once the API server has compiled it: probe with a dry run.
   const probe = resource === 'virtualmachineinstancemigrations'
     ? () => c.client.http.request('POST', `/apis/kubevirt.io/v1/namespaces/${c.namespace}/virtualmachineinstancemigrations?dryRun=All`, { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstanceMigration', metadata: { name: 'probe' }, spec: { vmiName: 'nothing' } })
-    : () => c.client.http.request('DELETE', `/apis/kubevirt.io/v1/namespaces/${c.namespace}/virtualmachines/${probeVM}?dryRun=All`);
+    : () => c.client.http.request('DELETE', `/apis/kubevirt.io/v1/namespaces/${c.namespace}/${resource}/${probeVM}?dryRun=All`);
   await waitFor(`${name} in force`, () => probe().then(() => false, (err: Error) => err.message.includes(message)), 30_000, 100);
   return async () => {
     await c.client.http.request('DELETE', `${BINDINGS}/${name}`).catch(() => undefined);
@@ -114,4 +114,20 @@ it('writes status even when an action fails, saying why, and converges once it c
 
   await allow();
   await c.waitForFleet('down', 'scaled down once allowed', (s, vms) => s.replicas === 1 && vms.length === 1 && isCondition(s, 'Reconciling', 'False'), 30_000);
+});
+
+it('retries a restart whose VMI delete was refused, once allowed, instead of waiting for a restart that never began', async () => {
+  await c.client.create(RESOURCES.vmFleet, vmFleet(c.namespace, 'frozen', { replicas: 2, version: 'v1', updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } } }));
+  cleanups.push(() => c.client.delete(RESOURCES.vmFleet, { namespace: c.namespace, name: 'frozen' }));
+  await c.waitForFleet('frozen', 'ready on v1', (s) => s.readyReplicas === 2 && s.imageVersion === 'v1');
+
+  const allow = await deny('virtualmachineinstances', 'DELETE', 'restarts are frozen for maintenance', 'frozen-0');
+  cleanups.push(allow);
+  await c.client.mergePatch(RESOURCES.vmFleet, { namespace: c.namespace, name: 'frozen' }, { spec: { image: { version: 'v2' } } });
+  await c.waitForFleet('frozen', 'the refused restart reported', (s) => isCondition(s, 'Reconciling', 'True', 'ActionFailed'), 30_000);
+  expect((await c.fleetStatus('frozen'))?.conditions?.find((x) => x.type === 'Reconciling')?.message).toMatch(/restarts are frozen for maintenance/);
+
+  await allow();
+  // Well within the minutes a restart is awaited for: the refused one was not counted as begun.
+  await c.waitForFleet('frozen', 'rolled out to v2 once allowed', (s) => s.updatedReplicas === 2 && s.readyReplicas === 2 && s.imageVersion === 'v2' && s.currentRevision === s.updateRevision, 45_000);
 });

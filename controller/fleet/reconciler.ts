@@ -365,8 +365,17 @@ export class FleetReconciler {
     const name = vm.metadata!.name!;
     const vmi = this.o.caches.vmis.get(name, namespace);
     if (vmi && !vmi.metadata?.deletionTimestamp) {
+      // Remembered before the delete, so a new VMI observed while it is under way clears it.
       this.restarts.set(key, name, { uid: vmi.metadata!.uid!, at: this.o.now() });
-      await this.o.client.delete(RESOURCES.vmi, { namespace, name }, { uid: vmi.metadata?.uid });
+      try {
+        await this.o.client.delete(RESOURCES.vmi, { namespace, name }, { uid: vmi.metadata?.uid });
+      } catch (err) {
+        // Not known to be deleted: no restart to wait for. Remembered, the old VMI would count
+        // as restarting and the VM would wait for it for minutes instead of being retried (a
+        // second delete of a VMI already gone is harmless: the uid precondition).
+        this.restarts.delete(key, name);
+        throw err;
+      }
     }
     done();
   }
