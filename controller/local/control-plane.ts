@@ -40,8 +40,9 @@ export class ControlPlane {
    * Kills kube-apiserver or etcd (SIGKILL by default: a crash) and starts it again with the same
    * flags, so on the same etcd data and the same ports; resolves once the API server is ready again.
    * For fault tests: clients see connections refused meanwhile and then a server with the same data.
+   * `downForMs` keeps it dead that long before starting it again (an outage longer than a restart).
    */
-  async restart(name: 'kube-apiserver' | 'etcd', signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  async restart(name: 'kube-apiserver' | 'etcd', signal: NodeJS.Signals = 'SIGKILL', downForMs = 0): Promise<void> {
     const index = this.processes.findIndex((p) => p.name === name);
     const spec = this.commands.get(name);
     if (index < 0 || !spec) throw new Error(`no ${name} to restart`);
@@ -54,6 +55,7 @@ export class ControlPlane {
       }
     }
     await old.exited;
+    if (downForMs > 0) await new Promise((r) => setTimeout(r, downForMs));
     const fresh = startProcess(name, spec.command, spec.args, join(this.dir, `${name}.log`));
     this.processes[index] = fresh;
     // The first watchdog knows only the first pids.
