@@ -5,28 +5,21 @@
 // resync: the controller's own writes (must be 0), its CPU seconds (utime + stime from
 // /proc/<pid>/stat), its RSS (VmRSS from /proc/<pid>/status) and V8 heap (process.memoryUsage()
 // of the controller, asked over its stdin). Each process is alone in its figures: the control
-// plane, the simulator (a child process) and this benchmark run elsewhere.
-//   node bench/steady-state.ts [--sizes 20,50,100] [--vms 100] [--nodes 1000] [--resync 10]
-//     [--resyncs 3] [--speed 20] [--qps 500] [--burst 1000] [--timeout 900]
+// plane, the simulator (a child process) and this benchmark run elsewhere. The controller runs
+// as the image runs it: compiled to JavaScript (hack/build-js.sh) with the chart's default
+// Node.js flags (--sources and --node-flags change that).
+//   node bench/steady-state.ts [--sizes 10,50,100] [--vms 100] [--nodes 1000] [--resync 10]
+//     [--resyncs 3] [--speed 20] [--qps 500] [--burst 1000] [--timeout 2400] [--sources]
+//     [--node-flags '--max-semi-space-size=2 --max-old-space-size=512']
 // The figures depend on the machine (CPU above all); the README gives them for the 2-core one.
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { VMFleet } from '../controller/fleet/reconciler.ts';
-import { KubeClient } from '../controller/kube/client.ts';
-import { RESOURCES } from '../controller/kube/resources.ts';
-import { ensureAssets } from '../controller/local/assets.ts';
-import { ControlPlane } from '../controller/local/control-plane.ts';
-import { installCrds } from '../controller/local/install-crds.ts';
-import type { DeepPartial, SimConfig } from '../sim/config.ts';
-import { createRegistryObjects, goldenImage, vmFleet } from '../test/fixtures/fleets.ts';
-import { startSharedRegistry } from '../test/harness/registry.ts';
-import { API_SERVER_BACKGROUND, apiServerWritesByResource, diffWrites } from './lib/apiserver-writes.ts';
-import { spawnController, type ControllerChild, type ControllerStats } from './lib/controller-child.ts';
-import { spawnSimulator } from './lib/sim-child.ts';
+import { apiServerWritesByResource, API_SERVER_BACKGROUND, diffWrites } from './lib/apiserver-writes.ts';
+import { spawnController, type ControllerChild, type ControllerStats, type SpawnOptions } from './lib/controller-child.ts';
+import { loadNote, max, median, MiB, sleep, startFleetWorld } from './lib/fleet-world.ts';
 
 const { values } = parseArgs({
   options: {
-    sizes: { type: 'string', default: '20,50,100' },
+    sizes: { type: 'string', default: '10,50,100' },
     vms: { type: 'string', default: '100' },
     nodes: { type: 'string', default: '1000' },
     resync: { type: 'string', default: '10' },
@@ -35,7 +28,10 @@ const { values } = parseArgs({
     qps: { type: 'string', default: '500' },
     burst: { type: 'string', default: '1000' },
     /** Seconds the whole run may take before it gives up. */
-    timeout: { type: 'string', default: '900' },
+    timeout: { type: 'string', default: '2400' },
+    /** Run the TypeScript sources instead of the compiled JavaScript. */
+    sources: { type: 'boolean', default: false },
+    'node-flags': { type: 'string', default: '--max-semi-space-size=2 --max-old-space-size=512' },
   },
 });
 const sizes = values.sizes!.split(',').map(Number).sort((a, b) => a - b);
@@ -46,13 +42,11 @@ const resyncs = Number(values.resyncs);
 const deadline = Date.now() + Number(values.timeout) * 1000;
 const namespace = 'bench-steady';
 const WRITE_VERBS = ['POST', 'PUT', 'PATCH', 'DELETE'];
-const MiB = 1024 ** 2;
+const nodeFlags = values['node-flags']!.split(' ').filter((f) => f !== '');
+const runAs: SpawnOptions = { javascript: !values.sources, nodeFlags };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
-const max = (xs: number[]) => Math.max(...xs);
 const writesOf = (s: ControllerStats) => WRITE_VERBS.reduce((n, v) => n + (s.requests[v] ?? 0), 0);
-const flags = { namespace, qps: values.qps!, burst: values.burst!, resync: `${values.resync}s`, migrationBudgetScope: 'namespace' };
+const flags = { namespace, qps: values.qps!, burst: values.burst!, resync: `${values.resync}s`, migrationBudgetScope: 'namespace' as const };
 
 interface Row {
   fleets: number;
@@ -65,17 +59,11 @@ interface Row {
   cpuPerResync: number[];
   rssMiB: number[];
   heapUsedMiB: number[];
+  heapTotalMiB: number[];
+  externalMiB: number[];
   hwmMiB: number;
   /** Every client's writes the API server served over the windows, by resource (its own left out). */
   apiServerWrites: Record<string, number>;
-}
-
-/** Every fleet up to `fleets` has all its VMs ready. */
-async function converged(client: KubeClient, fleets: number): Promise<boolean> {
-  const list = await client.list<VMFleet>(RESOURCES.vmFleet, { namespace });
-  const ready = list.items.filter((f) => f.status?.readyReplicas === vmsPerFleet && f.status?.replicas === vmsPerFleet).length;
-  process.stdout.write(`\r  ${ready}/${fleets} fleets ready `);
-  return ready >= fleets;
 }
 
 async function measure(fleets: number, controller: ControllerChild, syncS: number): Promise<Omit<Row, 'convergeS' | 'convergedRssMiB'>> {
@@ -84,13 +72,13 @@ async function measure(fleets: number, controller: ControllerChild, syncS: numbe
   while ((await controller.stats()).reconciles < fleets) await sleep(200);
   await sleep(resyncMs);
   const rows: { stats: ControllerStats; cpu: number; rss: number; hwm: number }[] = [];
-  const apiBefore = await apiServerWritesByResource(plane.kubeConfig(), { excludeResources: API_SERVER_BACKGROUND });
+  const apiBefore = await apiServerWritesByResource(world.plane.kubeConfig(), { excludeResources: API_SERVER_BACKGROUND });
   for (let i = 0; i <= resyncs; i++) {
     if (i > 0) await sleep(resyncMs);
     const f = controller.figures();
     rows.push({ stats: await controller.stats(), cpu: f.cpuSeconds, rss: f.rss, hwm: f.hwm });
   }
-  const apiWrites = diffWrites(apiBefore, await apiServerWritesByResource(plane.kubeConfig(), { excludeResources: API_SERVER_BACKGROUND }));
+  const apiWrites = diffWrites(apiBefore, await apiServerWritesByResource(world.plane.kubeConfig(), { excludeResources: API_SERVER_BACKGROUND }));
   const deltas = rows.slice(1).map((r, i) => ({ r, before: rows[i]! }));
   return {
     fleets,
@@ -101,43 +89,28 @@ async function measure(fleets: number, controller: ControllerChild, syncS: numbe
     cpuPerResync: deltas.map(({ r, before }) => r.cpu - before.cpu),
     rssMiB: rows.slice(1).map((r) => r.rss / MiB),
     heapUsedMiB: rows.slice(1).map((r) => r.stats.heapUsed / MiB),
+    heapTotalMiB: rows.slice(1).map((r) => r.stats.heapTotal / MiB),
+    externalMiB: rows.slice(1).map((r) => r.stats.external / MiB),
     hwmMiB: rows.at(-1)!.hwm / MiB,
     apiServerWrites: apiWrites.byResource,
   };
 }
 
-const registry = await startSharedRegistry();
-const plane = await ControlPlane.start({ assets: await ensureAssets() }).catch(async (err: unknown) => {
-  await registry.stop();
-  throw err;
-});
-let stopSim: (() => Promise<void>) | undefined;
+const world = await startFleetWorld({ namespace, nodes, speed: Number(values.speed), vmsPerFleet });
 let controller: ControllerChild | undefined;
 const results: Row[] = [];
 try {
-  const root = join(import.meta.dirname, '..');
-  await installCrds(plane.kubeConfig(), [join(root, 'crds'), join(root, 'schemas', 'kubevirt')]);
-  const client = new KubeClient(plane.kubeConfig(), { qps: 0, maxSockets: 32 });
-  await client.create(RESOURCES.namespace, { metadata: { name: namespace } });
-  await createRegistryObjects(client, namespace);
-  await client.create(RESOURCES.goldenImage, goldenImage(namespace, 'fedora'));
-  const sim: DeepPartial<SimConfig> = {
-    namespaces: [namespace],
-    speed: Number(values.speed),
-    nodes: { count: nodes, prefix: 'node' },
-    vmi: { pendingMs: 100, schedulingMs: 100, scheduledMs: 200 },
-  };
-  stopSim = (await spawnSimulator(plane.kubeconfigPath, sim)).stop;
-  console.log(`${nodes} simulated nodes; sizes ${sizes.join(', ')} fleets × ${vmsPerFleet} VMs, resync ${values.resync} s, ${resyncs} resyncs measured`);
-
-  let created = 0;
+  console.log(`${nodes} simulated nodes; sizes ${sizes.join(', ')} fleets × ${vmsPerFleet} VMs, resync ${values.resync} s, ${resyncs} resyncs measured; controller ${runAs.javascript ? 'compiled' : 'sources'} ${nodeFlags.join(' ')}; ${loadNote()}`);
   for (const fleets of sizes) {
     if (Date.now() > deadline) throw new Error('out of time');
     console.log(`${fleets} fleets × ${vmsPerFleet} VMs:`);
-    for (; created < fleets; created++) await client.create(RESOURCES.vmFleet, vmFleet(namespace, `fleet-${created}`, { replicas: vmsPerFleet }));
+    await world.addFleets(fleets);
     const convergeStart = Date.now();
-    controller = await spawnController(plane.kubeconfigPath, flags);
-    while (!(await converged(client, fleets))) {
+    controller = await spawnController(world.plane.kubeconfigPath, flags, runAs);
+    for (;;) {
+      const ready = await world.readyFleets();
+      process.stdout.write(`\r  ${ready}/${fleets} fleets ready `);
+      if (ready >= fleets) break;
       if (Date.now() > deadline) throw new Error(`not converged before the deadline (${fleets} fleets)`);
       await sleep(2000);
     }
@@ -147,22 +120,22 @@ try {
     await controller.stop();
 
     const syncStart = Date.now();
-    controller = await spawnController(plane.kubeconfigPath, flags);
+    controller = await spawnController(world.plane.kubeconfigPath, flags, runAs);
     const syncS = (Date.now() - syncStart) / 1000;
     const row = { ...(await measure(fleets, controller, syncS)), convergeS, convergedRssMiB };
     const stats = await controller.stats();
     await controller.stop();
     controller = undefined;
     results.push(row);
-    console.log(`  writes/resync ${row.writesPerResync.join(' ')}, CPU s/resync ${row.cpuPerResync.map((x) => x.toFixed(2)).join(' ')}, RSS MiB ${row.rssMiB.map((x) => x.toFixed(0)).join(' ')}, heap MiB ${row.heapUsedMiB.map((x) => x.toFixed(0)).join(' ')}, errors ${stats.errors}; API server writes meanwhile (anyone's) ${JSON.stringify(row.apiServerWrites)}`);
+    console.log(`  writes/resync ${row.writesPerResync.join(' ')}, CPU s/resync ${row.cpuPerResync.map((x) => x.toFixed(2)).join(' ')}, RSS MiB ${row.rssMiB.map((x) => x.toFixed(0)).join(' ')}, heap used/total MiB ${row.heapUsedMiB.map((x, i) => `${x.toFixed(0)}/${row.heapTotalMiB[i]!.toFixed(0)}`).join(' ')}, external MiB ${row.externalMiB.map((x) => x.toFixed(0)).join(' ')}, errors ${stats.errors}; API server writes meanwhile (anyone's) ${JSON.stringify(row.apiServerWrites)}`);
   }
 
   const fmt = (xs: number[], digits: number) => `${median(xs).toFixed(digits)} / ${max(xs).toFixed(digits)}`;
-  console.log(`\nmedian / max over ${resyncs} resyncs (resync ${values.resync} s, ${nodes} nodes, every VMI Running)\n`);
-  console.log('| fleets × VMs | VMs | caches synced | reconciles per resync | writes per resync | CPU s per resync | RSS MiB | heap used MiB | peak RSS MiB | RSS after converging MiB |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  console.log(`\nmedian / max over ${resyncs} resyncs (resync ${values.resync} s, ${nodes} nodes, every VMI Running; ${loadNote()})\n`);
+  console.log('| fleets × VMs | VMs | caches synced | reconciles per resync | writes per resync | CPU s per resync | RSS MiB | heap used MiB | heap total MiB | external MiB | peak RSS MiB | RSS after converging MiB |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
-    console.log(`| ${r.fleets} × ${vmsPerFleet} | ${r.vms} | ${r.syncS.toFixed(1)} s | ${fmt(r.reconcilesPerResync, 0)} | ${fmt(r.writesPerResync, 0)} | ${fmt(r.cpuPerResync, 2)} | ${fmt(r.rssMiB, 0)} | ${fmt(r.heapUsedMiB, 0)} | ${r.hwmMiB.toFixed(0)} | ${r.convergedRssMiB.toFixed(0)} |`);
+    console.log(`| ${r.fleets} × ${vmsPerFleet} | ${r.vms} | ${r.syncS.toFixed(1)} s | ${fmt(r.reconcilesPerResync, 0)} | ${fmt(r.writesPerResync, 0)} | ${fmt(r.cpuPerResync, 2)} | ${fmt(r.rssMiB, 0)} | ${fmt(r.heapUsedMiB, 0)} | ${fmt(r.heapTotalMiB, 0)} | ${fmt(r.externalMiB, 0)} | ${r.hwmMiB.toFixed(0)} | ${r.convergedRssMiB.toFixed(0)} |`);
   }
   const first = results[0]!;
   const last = results.at(-1)!;
@@ -172,7 +145,5 @@ try {
   }
 } finally {
   await controller?.stop();
-  await stopSim?.();
-  await plane.stop();
-  await registry.stop();
+  await world.stop();
 }

@@ -64,6 +64,8 @@ export interface SpawnOptions {
   javascript?: boolean;
   /** Node.js flags, for example --max-semi-space-size=2. */
   nodeFlags?: readonly string[];
+  /** Environment variables added to this process's, for the child (MALLOC_ARENA_MAX, say). */
+  env?: Readonly<Record<string, string>>;
   readyTimeoutMs?: number;
 }
 
@@ -82,7 +84,7 @@ function compiledChild(): string {
 /** Starts the controller as a child process and resolves once its caches synced. */
 export async function spawnController(kubeconfigPath: string, flags: Partial<RunFlags>, options: SpawnOptions = {}): Promise<ControllerChild> {
   const script = options.javascript ? compiledChild() : import.meta.filename;
-  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), script, kubeconfigPath, JSON.stringify(flags)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), script, kubeconfigPath, JSON.stringify(flags)], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...options.env } });
   const lines = createInterface({ input: child.stdout! });
   const waiting: ((line: string) => void)[] = [];
   lines.on('line', (line) => waiting.shift()?.(line));
