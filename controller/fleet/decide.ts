@@ -24,6 +24,24 @@ import type { DriftSummary, StalledReason } from './status.ts';
 
 /** How long a requested restart counts as under way without the cache showing a new VMI. */
 export const RESTART_EXPECTATION_MS = 5 * 60_000;
+/**
+ * How long the VMI a restart deleted may still show, not even terminating, before the delete
+ * counts as not done: one whose answer was lost (the connection cut) may never have happened.
+ */
+export const RESTART_DELETE_UNSEEN_MS = 20_000;
+
+/**
+ * The restarts still awaited: of VMs that exist, not expired, and not contradicted by the VMI
+ * the restart deleted still running untouched well after the delete.
+ */
+export function awaitedRestarts(restarts: FleetMemory['restarts'], vms: ReadonlySet<string>, vmis: ReadonlyMap<string, V1VirtualMachineInstance>, now: number): FleetMemory['restarts'] {
+  return Object.fromEntries(Object.entries(restarts).filter(([name, r]) => {
+    if (!vms.has(name) || now - r.at > RESTART_EXPECTATION_MS) return false;
+    const vmi = vmis.get(name);
+    const untouched = vmi?.metadata?.uid === r.uid && !vmi.metadata?.deletionTimestamp;
+    return !(untouched && now - r.at > RESTART_DELETE_UNSEEN_MS);
+  }));
+}
 /** How long a name found taken by a refused create counts as held, until the cache shows its holder. */
 export const HELD_UNSEEN_MS = 60_000;
 
@@ -109,7 +127,7 @@ export function decideFleet(snapshot: FleetSnapshot): { verdict: Verdict; memory
   const nodes = new Map(snapshot.nodes.map((node) => [node.metadata!.name!, node]));
   const ref = fleetRef(fleet);
   const names = new Set(snapshot.vms.map((vm) => vm.metadata!.name!));
-  const restarts = Object.fromEntries(Object.entries(memory.restarts).filter(([name, r]) => names.has(name) && now - r.at <= RESTART_EXPECTATION_MS));
+  const restarts = awaitedRestarts(memory.restarts, names, vmis, now);
   const observed: ObservedVM[] = [];
   const changes: Record<string, Classification> = {};
   const runsVersion: Record<string, string> = {};

@@ -370,10 +370,11 @@ export class FleetReconciler {
       try {
         await this.o.client.delete(RESOURCES.vmi, { namespace, name }, { uid: vmi.metadata?.uid });
       } catch (err) {
-        // Not known to be deleted: no restart to wait for. Remembered, the old VMI would count
-        // as restarting and the VM would wait for it for minutes instead of being retried (a
-        // second delete of a VMI already gone is harmless: the uid precondition).
-        this.restarts.delete(key, name);
+        // Refused by the API server: no restart to wait for. Remembered, the old VMI would count
+        // as restarting for minutes and the delete would not be retried. (An answer lost on the
+        // way may hide a delete that happened, so that one stays remembered until the old VMI
+        // is seen untouched for a while: awaitedRestarts.)
+        if (err instanceof ApiError) this.restarts.delete(key, name);
         throw err;
       }
     }
