@@ -3,7 +3,7 @@
 // a context; -n, else the context's namespace, else "default"; -A every namespace.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { ApiError, KubeClient } from '../kube/client.ts';
-import { loadClientConfig, UsageError } from './run.ts';
+import { loadClientConfig, UsageError } from './client-config.ts';
 
 export interface ClusterFlags {
   kubeconfig?: string;

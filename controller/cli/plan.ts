@@ -19,7 +19,7 @@ import type { PlanOutput } from './outputs.ts';
 import { planReport, renderPlan, type ImageChange } from './plan-output.ts';
 import { proposedImage, simulateFleet, type Estimates, type FleetPlan } from './preview.ts';
 import { forecastImage, onWaitingChannel, promotionHealth, withInstances, type FleetVMs } from './promotion.ts';
-import { UsageError } from './run.ts';
+import { UsageError } from './client-config.ts';
 
 export interface PlanFlags extends ClusterFlags {
   filename: string[];

@@ -7,7 +7,7 @@ import type { KubeClient } from '../kube/client.ts';
 import { RESOURCES } from '../kube/resources.ts';
 import type { Migration } from '../fleet/remediation.ts';
 import { connect, describeError, type ClusterFlags } from './cluster.ts';
-import { UsageError } from './run.ts';
+import { UsageError } from './client-config.ts';
 import { fleetRow, ownedVMs, renderFleet, renderFleets, renderImage, vmRows } from './status-view.ts';
 import type { StatusOutput } from './outputs.ts';
 import { TARGET_KINDS } from './targets.ts';
