@@ -1,0 +1,258 @@
+// Soak under faults (issue 16), a benchmark, not in CI: a control plane of its own, the simulator,
+// and the controller (a process) behind the loopback proxy, while two fleets keep changing: `roll`
+// rolls to the next image version, `drift` has its nodes relabelled so that every VM must be
+// live-migrated. Meanwhile faults in a seeded random order, one at a time with a pause between: every
+// connection dropped, connections hung for longer than the watch silence timeout, bursts of 429s
+// or 500s, kube-apiserver SIGKILLed. The invariant checker samples the API server throughout.
+// Prints the faults injected, each change and how long it took to converge, the invariant checks
+// made and any violation, and the controller's RSS and V8 heap used over time. Exits 1 if an invariant
+// broke, a change did not converge, or a VM was lost or created again.
+//   node bench/soak.ts [--minutes 30] [--fault-every 20] [--seed 1] [--sample-every 15]
+// The controller's log (errors while faults run) goes to stderr; the report to stdout.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import parsePrometheus from 'parse-prometheus-text-format';
+import type { VMFleetStatus } from '../controller/api/generated/types.ts';
+import { RESOURCES } from '../controller/kube/resources.ts';
+import { SeededChance } from '../sim/random.ts';
+import { vmFleet } from '../test/fixtures/fleets.ts';
+import { startRunProcess, type ControllerProcess } from '../test/harness/controller-process.ts';
+import { checkInvariants, type FleetLimits } from '../test/harness/invariants.ts';
+import { startOwnControlPlane, type OwnControlPlane } from '../test/harness/own-control-plane.ts';
+import { startApiProxy, type ApiProxy } from '../test/harness/proxy.ts';
+import { startSharedRegistry } from '../test/harness/registry.ts';
+import { processFigures } from './lib/controller-child.ts';
+
+const { values } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '30' },
+    'fault-every': { type: 'string', default: '20' },
+    'sample-every': { type: 'string', default: '15' },
+    seed: { type: 'string', default: '1' },
+  },
+});
+const MINUTES = Number(values.minutes);
+const FAULT_EVERY_MS = Number(values['fault-every']) * 1000;
+const SAMPLE_EVERY_MS = Number(values['sample-every']) * 1000;
+const random = new SeededChance(Number(values.seed));
+
+const NS = 'soak';
+const REPLICAS = 6;
+const BUDGET = 3;
+const POOL = 'soak.test/pool';
+const SILENCE_MS = 5_000;
+/** A change not converged by then counts as failed; the next one starts anyway. */
+const CONVERGE_MS = 180_000;
+const VERSIONS = ['v1', 'v2', 'v3'];
+const LIMITS: FleetLimits[] = [
+  { name: 'roll', replicas: REPLICAS, maxUnavailable: 2, maxConcurrent: 2 },
+  { name: 'drift', replicas: REPLICAS, maxUnavailable: 1, maxConcurrent: 2 },
+];
+
+const started = Date.now();
+const clock = () => `${((Date.now() - started) / 1000).toFixed(0).padStart(5)} s`;
+const say = (line: string) => console.log(`${clock()}  ${line}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const MiB = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+
+interface Fault { name: string; inject(): Promise<string> }
+const faults = (c: OwnControlPlane, proxy: ApiProxy): Fault[] => [
+  { name: 'drop', inject: async () => `${proxy.dropAll()} connections dropped` },
+  {
+    name: 'hang',
+    inject: async () => {
+      const held = proxy.hang();
+      await sleep(SILENCE_MS + 3_000);
+      proxy.release();
+      return `${held} connections silent for ${(SILENCE_MS + 3_000) / 1000} s, then dropped`;
+    },
+  },
+  { name: '429-burst', inject: () => burst(proxy, { tooManyRequests: 0.3, retryAfterSeconds: 1 }, '30% 429 (Retry-After 1)') },
+  { name: '500-burst', inject: () => burst(proxy, { serverError: 0.3 }, '30% 500') },
+  {
+    name: 'apiserver-kill',
+    inject: async () => {
+      const at = Date.now();
+      await c.plane.restart('kube-apiserver');
+      return `kube-apiserver SIGKILLed, ready again after ${Date.now() - at} ms`;
+    },
+  },
+];
+async function burst(proxy: ApiProxy, share: Parameters<ApiProxy['setFaults']>[0], what: string): Promise<string> {
+  const from = proxy.requests.length;
+  proxy.setFaults(share);
+  await sleep(10_000);
+  proxy.setFaults({});
+  const injected = proxy.requests.slice(from).filter((r) => r.injected).length;
+  return `${what} for 10 s: ${injected} of ${proxy.requests.length - from} requests answered by the proxy`;
+}
+
+/**
+ * RSS and heap used from the controller's /metrics when it serves those gauges; otherwise RSS
+ * from /proc and the heap from V8 through the controller's inspector (on loopback, started with
+ * NODE_OPTIONS=--inspect=127.0.0.1:0; Runtime.getHeapUsage neither pauses nor collects).
+ */
+async function memoryOf(controller: ControllerProcess, metricsAddress: string | undefined): Promise<{ rss: number; heapUsed: number; source: string }> {
+  if (metricsAddress) {
+    const res = await fetch(`http://${metricsAddress}/metrics`, { signal: AbortSignal.timeout(5_000) });
+    const families = parsePrometheus(await res.text());
+    const gauge = (name: string) => families.find((f) => f.name === name)?.metrics.reduce((sum, m) => sum + Number(m.value ?? 0), 0);
+    const [rss, heapUsed] = [gauge('process_resident_memory_bytes'), gauge('nodejs_heap_size_used_bytes')];
+    if (rss !== undefined && heapUsed !== undefined) return { rss, heapUsed, source: '/metrics' };
+  }
+  const inspector = /ws:\/\/127\.0\.0\.1:\d+\/\S+/.exec(String(controller.lines.find((l) => String(l.msg).startsWith('Debugger listening on'))?.msg))?.[0];
+  if (!inspector) throw new Error('the controller serves no heap gauge and no inspector');
+  return { rss: processFigures(controller.child.pid!).rss, heapUsed: await inspectorHeapUsed(inspector), source: '/proc/<pid>/status and the inspector\'s Runtime.getHeapUsage' };
+}
+
+function inspectorHeapUsed(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    const timer = setTimeout(() => {
+      ws.close();
+      reject(new Error('inspector did not answer within 5 s'));
+    }, 5_000);
+    ws.onerror = () => reject(new Error('inspector connection failed'));
+    ws.onopen = () => ws.send(JSON.stringify({ id: 1, method: 'Runtime.getHeapUsage' }));
+    ws.onmessage = (event) => {
+      const answer = JSON.parse(String(event.data)) as { id?: number; result?: { usedSize: number } };
+      if (answer.id !== 1) return;
+      clearTimeout(timer);
+      ws.close();
+      if (answer.result) resolve(answer.result.usedSize);
+      else reject(new Error(`inspector: ${String(event.data)}`));
+    };
+  });
+}
+
+async function main(): Promise<number> {
+  const registry = await startSharedRegistry();
+  const dir = await mkdtemp(join(tmpdir(), 'virtfleet-soak-'));
+  const c = await startOwnControlPlane({ namespaces: [NS], nodes: 8, sim: { migration: { msPerGiB: 30_000 } } });
+  const proxy = await startApiProxy(c.plane.kubeConfig(), dir);
+  const controller = startRunProcess(['--kubeconfig', proxy.kubeconfigPath, '-n', NS, '--migration-budget-scope', 'namespace', '--migration-budget', String(BUDGET),
+    '--metrics-bind-address', '127.0.0.1:0'], { ...process.env, VIRTFLEET_WATCH_SILENCE_TIMEOUT_MS: String(SILENCE_MS), NODE_OPTIONS: '--inspect=127.0.0.1:0' });
+  const checker = await checkInvariants({ kubeConfig: c.plane.kubeConfig(), namespace: NS, fleets: LIMITS, migrationBudget: BUDGET });
+  let failed = false;
+  try {
+    const label = (nodes: number[], value: string | null) => Promise.all(nodes.map((i) => c.sim.nodes.label(c.node(i), { [POOL]: value })));
+    const halves = [[0, 1, 2, 3], [4, 5, 6, 7]];
+    let pool = 0;
+    let version = 0;
+    await label(halves[0]!, 'yes');
+    await c.client.create(RESOURCES.vmFleet, vmFleet(NS, 'roll', { replicas: REPLICAS, version: VERSIONS[0]!, updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 2 } } }));
+    await c.client.create(RESOURCES.vmFleet, vmFleet(NS, 'drift', { replicas: REPLICAS, nodeSelector: { [POOL]: 'yes' }, remediation: { liveMigration: { maxConcurrent: 2 } } }));
+
+    const converged = async () => {
+      const [roll, drift, vmis] = await Promise.all([c.fleetStatus(NS, 'roll'), c.fleetStatus(NS, 'drift'), c.fleetVMIs(NS, 'drift')]);
+      const rolled = (s: VMFleetStatus | undefined) => !!s && s.readyReplicas === REPLICAS && s.updatedReplicas === REPLICAS && s.currentRevision === s.updateRevision;
+      return rolled(roll) && roll?.imageVersion === VERSIONS[version] && rolled(drift) && (drift?.driftedReplicas ?? 0) === 0 && (drift?.migratingReplicas ?? 0) === 0
+        && vmis.length === REPLICAS && vmis.every((v) => halves[pool]!.map(c.node).includes(v.status?.nodeName ?? ''));
+    };
+    const waitConverged = async (what: string): Promise<boolean> => {
+      const from = Date.now();
+      while (Date.now() - from < CONVERGE_MS) {
+        if (await converged().catch(() => false)) {
+          say(`converged: ${what} (${((Date.now() - from) / 1000).toFixed(1)} s)`);
+          return true;
+        }
+        await sleep(500);
+      }
+      say(`NOT CONVERGED within ${CONVERGE_MS / 1000} s: ${what}`);
+      return false;
+    };
+    if (!await waitConverged('fleets created')) throw new Error('the fleets never came up');
+    const uidsOf = async () => new Map((await Promise.all(LIMITS.map((f) => c.fleetVMs(NS, f.name)))).flat().map((vm) => [vm.metadata!.name!, vm.metadata!.uid!]));
+    const uids = await uidsOf();
+    const metricsAddress = controller.lines.find((l) => l.msg === 'serving metrics')?.address as string | undefined;
+
+    const memory: { at: string; rss: number; heapUsed: number; source: string }[] = [];
+    const injected: string[] = [];
+    const changes = { made: 0, converged: 0 };
+    const end = started + MINUTES * 60_000;
+    let stop = false;
+
+    // Rounds of every fault kind in a seeded random order, so a short run sees each kind too.
+    const faultLoop = (async () => {
+      const all = faults(c, proxy);
+      for (let i = 0; ; i++) {
+        const round = Math.floor(i / all.length);
+        const order = [...all].sort((a, b) => random.value(`${round}-${a.name}`) - random.value(`${round}-${b.name}`));
+        for (const until = Date.now() + FAULT_EVERY_MS; !stop && Date.now() < until;) await sleep(250);
+        if (stop) break;
+        const fault = order[i % all.length]!;
+        say(`fault ${fault.name} ...`);
+        const outcome = await fault.inject().catch((err: Error) => `failed to inject: ${err.message}`);
+        injected.push(fault.name);
+        say(`fault ${fault.name}: ${outcome}`);
+      }
+    })();
+    const memoryLoop = (async () => {
+      while (!stop) {
+        const m = await memoryOf(controller, metricsAddress).catch(() => undefined);
+        if (m) memory.push({ at: clock(), ...m });
+        await sleep(SAMPLE_EVERY_MS);
+      }
+    })();
+
+    // Changes one after another, each waited for (under whatever fault is running), until time is up.
+    for (let i = 0; Date.now() < end; i++) {
+      let what: string;
+      if (i % 2 === 0) {
+        version = (version + 1) % VERSIONS.length;
+        await c.client.mergePatch(RESOURCES.vmFleet, { namespace: NS, name: 'roll' }, { spec: { image: { version: VERSIONS[version]! } } });
+        what = `roll to ${VERSIONS[version]}`;
+      } else {
+        const next = 1 - pool;
+        await label(halves[next]!, 'yes');
+        await label(halves[pool]!, null);
+        pool = next;
+        what = `drift: nodes ${halves[pool]!.join(',')} labelled, the others not`;
+      }
+      changes.made++;
+      say(`change ${what}`);
+      if (await waitConverged(what)) changes.converged++;
+      else failed = true;
+    }
+    stop = true;
+    await Promise.all([faultLoop, memoryLoop]);
+    proxy.setFaults({});
+    if (!await waitConverged('after the last fault')) failed = true;
+
+    const now = await uidsOf();
+    const changedVMs = [...uids].filter(([name, uid]) => now.get(name) !== uid).map(([name]) => name);
+    if (changedVMs.length > 0 || now.size !== uids.size) failed = true;
+    const violations = checker.violations();
+    if (violations.length > 0) failed = true;
+
+    const counts = Object.entries(injected.reduce<Record<string, number>>((n, f) => ({ ...n, [f]: (n[f] ?? 0) + 1 }), {})).map(([f, n]) => `${f} ${n}`).join(', ');
+    console.log('\n## Summary');
+    console.log(`duration ${MINUTES} min, seed ${values.seed}, a fault every ${FAULT_EVERY_MS / 1000} s`);
+    console.log(`faults injected: ${injected.length} (${counts})`);
+    console.log(`changes: ${changes.made}, converged ${changes.converged}; VMs kept (same name and uid): ${uids.size - changedVMs.length}/${uids.size}, VMs now ${now.size}${changedVMs.length ? `; lost or replaced: ${changedVMs.join(' ')}` : ''}`);
+    console.log(`invariant checks: ${checker.samples()} samples, ${checker.relists()} checker relists, most migrations in flight ${JSON.stringify(checker.maxInFlight())} (budget ${BUDGET}), ${checker.migrationNames().length} migrations seen`);
+    console.log(`violations: ${violations.length === 0 ? 'none, all held' : `\n  ${violations.join('\n  ')}`}`);
+    console.log(`controller memory (${memory[0]?.source ?? 'no sample'}):`);
+    console.log('      at    RSS MiB  heap used MiB');
+    for (const m of memory) console.log(`${m.at}  ${MiB(m.rss).padStart(9)}  ${MiB(m.heapUsed).padStart(13)}`);
+    console.log(`controller still running: ${controller.child.exitCode === null}; result: ${failed ? 'FAILED' : 'passed'}`);
+    if (controller.child.exitCode !== null) failed = true;
+  } catch (err) {
+    console.log(`soak aborted: ${(err as Error).message}`);
+    failed = true;
+  } finally {
+    checker.stop();
+    await controller.stop().catch(() => undefined);
+    await proxy.close();
+    await c.stop();
+    await registry.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+  return failed ? 1 : 0;
+}
+
+// Everything started is stopped by now; exit rather than wait for the backoff timers of the
+// checker's and the simulator's watches that the restarts left scheduled.
+process.exit(await main());
