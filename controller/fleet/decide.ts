@@ -31,6 +31,20 @@ export const RESTART_EXPECTATION_MS = 5 * 60_000;
 export const RESTART_DELETE_UNSEEN_MS = 20_000;
 
 /**
+ * When the first awaited restart stops counting if nothing changes (no event would bring the
+ * fleet back for it): its old VMI's grace if that still runs untouched, else the expectation's end.
+ */
+export function restartsLapseAt(restarts: FleetMemory['restarts'], vmis: ReadonlyMap<string, V1VirtualMachineInstance>): number {
+  let first = Infinity;
+  for (const [name, r] of Object.entries(restarts)) {
+    const vmi = vmis.get(name);
+    const untouched = vmi?.metadata?.uid === r.uid && !vmi.metadata?.deletionTimestamp;
+    first = Math.min(first, r.at + (untouched ? RESTART_DELETE_UNSEEN_MS : RESTART_EXPECTATION_MS) + 1);
+  }
+  return first;
+}
+
+/**
  * The restarts still awaited: of VMs that exist, not expired, and not contradicted by the VMI
  * the restart deleted still running untouched well after the delete.
  */
@@ -202,6 +216,7 @@ export function decideFleet(snapshot: FleetSnapshot): { verdict: Verdict; memory
     remediation.plan.nextCheckAt ?? Infinity,
     remediation.view.rebalance.nextCheckAt ?? Infinity,
     waitingForWindow ? window.opensAt ?? Infinity : Infinity,
+    restartsLapseAt(restarts, vmis),
   );
   const obsolete = observed.filter((vm) => vm.obsolete !== undefined).map((vm) => vm.name);
   remediation.drift = withObsolete(remediation.drift, obsolete, observed);
