@@ -146,9 +146,7 @@ describe('virtfleet plan', () => {
     await waitFor('a RolloutPartitioned Event', async () => (await c.client.list<{ metadata?: { name?: string }; reason?: string; message?: string }>(RESOURCES.event, { namespace: c.namespace })).items.some((e) => e.reason === 'RolloutPartitioned' && e.message?.includes('wait at revision') === true), 10_000, 200);
   });
 
-  // Skipped: failed in two of the last three full CI runs (never alone): the VMs off the zone
-  // migrated where the plan said untouched, or did not migrate as planned. Unskip once found.
-  it.skip('CPU sockets raised within maxSockets: live updates, then live migrations, as planned', async () => {
+  it('CPU sockets raised within maxSockets: live updates, then live migrations, as planned', async () => {
     const { fleet, actual, expected } = await planAndApply(web((d) => {
       d.spec.image.version = 'f42-20261101';
       d.spec.template.spec.template.spec.domain.cpu.sockets = 2;
@@ -158,9 +156,7 @@ describe('virtfleet plan', () => {
     expect(actual).toEqual(expected);
   });
 
-  // Skipped: failed in two of the last three full CI runs (never alone): the VMs off the zone
-  // migrated where the plan said untouched, or did not migrate as planned. Unskip once found.
-  it.skip('a placement change: live updates, and live migrations of the VMs off the zone, as planned', async () => {
+  it('a placement change: live updates, and live migrations of the VMs off the zone, as planned', async () => {
     const { fleet, actual, expected } = await planAndApply(web((d) => {
       d.spec.image.version = 'f42-20261101';
       d.spec.template.spec.template.spec.domain.cpu.sockets = 2;
