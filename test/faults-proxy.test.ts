@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import type { V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import { REVISION_LABEL } from '../controller/core/fleet/names.ts';
 import { RESOURCES } from '../controller/kube/resources.ts';
 import { vmFleet } from './fixtures/fleets.ts';
@@ -45,9 +46,13 @@ const rolledOut = (s: { replicas?: number; readyReplicas?: number; updatedReplic
   s.replicas === REPLICAS && s.readyReplicas === REPLICAS && s.updatedReplicas === REPLICAS && s.currentRevision === s.updateRevision;
 
 /** The error, with the controller's last log lines: what it did and saw before the test gave up. */
-function withControllerLog(err: unknown): Error {
+async function withControllerLog(err: unknown): Promise<Error> {
+  const vmis = (await c.client.list<V1VirtualMachineInstance>(RESOURCES.vmi, { namespace: c.namespace })).items
+    .map((i) => `${i.metadata?.name} rv=${i.metadata?.resourceVersion} ${i.metadata?.uid?.slice(0, 8)} ${i.status?.phase} ${i.metadata?.deletionTimestamp ? `deleting since ${i.metadata.deletionTimestamp}` : ''} finalizers=${(i.metadata?.finalizers ?? []).join(',')}`).join('\n');
   const tail = controller.lines.slice(-40).map((l) => JSON.stringify(l)).join('\n');
-  return new Error(`${(err as Error).message}\ncontroller's last log lines:\n${tail}`);
+  const t0 = proxy.requests[0]?.at ?? 0;
+  const requests = proxy.requests.slice(-40).map((r) => `${r.at - t0} ${r.method} ${r.path.replace(/namespaces\/[^/]+\//, '')} ${r.injected ?? r.status ?? '-'} ${r.bytes ?? '-'}B ${r.endedAt ? `ended +${r.endedAt - r.at}` : 'open'}`).join('\n');
+  return new Error(`${(err as Error).message}\nVMIs:\n${vmis}\ncontroller's last log lines:\n${tail}\nthe proxy's last requests (ms since its first):\n${requests}`);
 }
 
 /** A ready fleet on v1, rolled to v2 while `fault` runs; checks everything converged with nothing lost or duplicated. */
@@ -63,7 +68,7 @@ async function rollOutThrough(name: string, fault: () => Promise<void>): Promise
     await waitFor('the rollout under way', async () => (await c.fleetVMs(name)).some((vm) => vm.status?.ready !== true), 30_000, 50);
     await fault();
     await c.waitForFleet(name, `${name} rolled out to v2`, (s) => s.updateRevision !== before?.updateRevision && rolledOut(s) && s.imageVersion === 'v2', 60_000)
-      .catch((err: unknown) => { throw withControllerLog(err); });
+      .catch(async (err: unknown) => { throw await withControllerLog(err); });
     const vms = await c.fleetVMs(name);
     const status = await c.fleetStatus(name);
     expect(new Map(vms.map((vm) => [vm.metadata!.name!, vm.metadata!.uid!]))).toEqual(uids);
@@ -137,5 +142,5 @@ it('backs off under 429 (Retry-After: 1) and 500 answers, within its --qps at th
 
 it('converges once the API server stops shedding', async () => {
   await c.waitForFleet('shed', 'shed rolled out to v2', (s) => rolledOut(s) && s.imageVersion === 'v2', 60_000)
-    .catch((err: unknown) => { throw withControllerLog(err); });
+    .catch(async (err: unknown) => { throw await withControllerLog(err); });
 });

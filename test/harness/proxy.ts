@@ -22,6 +22,12 @@ export interface ProxiedRequest {
   watch: boolean;
   /** The status the proxy answered itself, if it did. */
   injected?: number;
+  /** The API server's status, once it answered. */
+  status?: number;
+  /** Bytes of the answer passed on so far. */
+  bytes?: number;
+  /** When the exchange ended (either side closed). */
+  endedAt?: number;
 }
 
 export interface FaultShare {
@@ -65,7 +71,7 @@ export async function startApiProxy(upstream: KubeConfig, dir: string, random: (
   const held = new Set<Socket>();
   let faults: FaultShare = {};
 
-  const forward = (req: IncomingMessage, res: ServerResponse) => {
+  const forward = (req: IncomingMessage, res: ServerResponse, record: ProxiedRequest) => {
     const up = request({
       ...upstreamTLS,
       hostname: target.hostname,
@@ -75,6 +81,9 @@ export async function startApiProxy(upstream: KubeConfig, dir: string, random: (
       headers: { ...req.headers, host: target.host },
       agent: false,
     }, (answer) => {
+      record.status = answer.statusCode ?? 502;
+      record.bytes = 0;
+      answer.on('data', (chunk: Buffer) => void (record.bytes! += chunk.length));
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       // As the API server does: a watch's headers go out at once, before its first event.
       res.flushHeaders();
@@ -82,7 +91,10 @@ export async function startApiProxy(upstream: KubeConfig, dir: string, random: (
       answer.on('error', () => res.destroy());
     });
     up.on('error', () => res.destroy());
-    res.on('close', () => up.destroy());
+    res.on('close', () => {
+      record.endedAt = Date.now();
+      up.destroy();
+    });
     req.pipe(up);
   };
 
@@ -104,7 +116,7 @@ export async function startApiProxy(upstream: KubeConfig, dir: string, random: (
         return;
       }
     }
-    forward(req, res);
+    forward(req, res, record);
   });
   // Hanging a connection: pause it both ways at the socket, so nothing is read or written.
   server.on('secureConnection', (socket: Socket) => {
