@@ -11,7 +11,8 @@ import type { RequestObserver } from '../kube/http.ts';
 import { pathOf, type Resource } from '../kube/resources.ts';
 import type { Controller, ReconcileObserver, Source } from './controller.ts';
 import { streamWatch } from '../kube/watch-stream.ts';
-import { Informer } from './informer.ts';
+import { listInPages } from '../cache/paged-list.ts';
+import { Informer, stripManagedFields } from './informer.ts';
 import { LeaderElector, LeadershipLost } from './leader-election.ts';
 import type { Logger } from './logger.ts';
 import type { QueueObserver, WorkQueue } from './workqueue.ts';
@@ -159,7 +160,9 @@ class Term implements ManagerContext {
     const informer = new Informer<T>(this.kubeConfig, {
       path: pathOf(res, namespace),
       list: async () => {
-        const listed = await this.client.list<T>(res, { ...(namespace ? { namespace } : {}), ...(labelSelector ? { labelSelector } : {}) });
+        // In pages, each shrunk as it arrives: a relist of thousands of objects is never one
+        // response held whole (its text and parse stay in the process's RSS long after).
+        const listed = await listInPages<T>(this.client, res, { namespace, labelSelector, transform: transform ?? stripManagedFields });
         if (ref.shared) ref.shared.failingSince = undefined;
         return listed as never;
       },
