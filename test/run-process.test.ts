@@ -169,6 +169,9 @@ describe('metrics and probes', () => {
       expect(names).toContain(name);
     }
     expect(first.find((f) => f.name === 'controller_runtime_reconcile_time_seconds')?.type).toBe('HISTOGRAM');
+    // The process's own memory, as a memory alert or the soak reads it.
+    expect(sum(first, 'process_resident_memory_bytes', {})).toBeGreaterThan(50 * 2 ** 20);
+    expect(sum(first, 'nodejs_heap_size_used_bytes', {})).toBeGreaterThan(0);
     expect(sum(first, 'rest_client_requests_total', { code: '200', method: 'GET' })).toBeGreaterThan(0);
     expect(sum(first, 'workqueue_depth', { name: 'vmfleet' })).toBeGreaterThanOrEqual(0);
     const before = sum(first, 'controller_runtime_reconcile_total', { controller: 'vmfleet' });

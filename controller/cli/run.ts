@@ -3,7 +3,7 @@
 // does): a missing or unusable config is a one-line error and exit code 2. Optionally it serves
 // Prometheus metrics and the /healthz and /readyz probes.
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
-import { Registry } from 'prom-client';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { GoldenImage, VMFleet } from '../api/objects.ts';
 import { parseDuration } from '../core/duration.ts';
 import { RESOURCES } from '../kube/resources.ts';
@@ -116,6 +116,9 @@ export async function run(flags: RunFlags): Promise<void> {
   const { kc, source, log, metricsAddress, probeAddress } = config;
   const signalled = untilSignalled();
   const registry = new Registry();
+  // The process's own gauges (resident memory, heap, event-loop lag, GC), as every controller
+  // exports them (controller-runtime's process_* and go_*): what a memory alert reads.
+  collectDefaultMetrics({ register: registry });
   let manager: VirtFleetManager | undefined;
   const metrics = new ControllerMetrics(registry, {
     fleets: () => manager?.manager.cached<VMFleet & KubernetesObject>(RESOURCES.vmFleet) ?? [],
