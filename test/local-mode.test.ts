@@ -57,5 +57,6 @@ it('up serves a cluster with simulated KubeVirt to kubectl, and down stops all o
   expect(await exited).toBe(0);
   expect(existsSync(kubeconfig)).toBe(false);
   const after = [...(await processes('kube-apiserver')), ...(await processes('etcd'))];
-  expect(after).toEqual(before);
+  // None of the servers `up` started survives (others' servers may come and go meanwhile).
+  expect(after.filter((pid) => !before.includes(pid))).toEqual([]);
 });
