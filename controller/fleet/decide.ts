@@ -76,9 +76,9 @@ export interface FleetSnapshot {
   fleet: VMFleet;
   /** The VMs the fleet owns (label and controller reference). */
   vms: readonly V1VirtualMachine[];
-  /** Names of the VMs in the fleet's namespace that it does not own. */
+  /** Names of the VMs holding one of the fleet's VM names that it does not own. */
   foreignVMs: readonly string[];
-  /** The VMIs of the fleet's namespace. */
+  /** The VMIs of the fleet's VMs. */
   vmis: readonly V1VirtualMachineInstance[];
   nodes: readonly V1Node[];
   /** The GoldenImage the fleet's spec.image names; undefined when it does not exist. */
