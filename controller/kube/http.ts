@@ -224,25 +224,36 @@ export class KubeHttp {
   }
 
   /**
+   * Waits for the rate limiter and takes fresh credentials, refusing (throwing) before and again
+   * right before sending, so that nothing goes out once fenced, aborted or past its deadline.
+   */
+  private async admit(method: string, path: string, options: RequestOptions, started: number, connections: Promise<HttpsRequestOptions>): Promise<{ base: HttpsRequestOptions; credentials: Awaited<ReturnType<KubeHttp['credentials']>> }> {
+    const { timeoutMs, signal } = options;
+    const refusal = (): Error | undefined => {
+      if (this.fenced !== undefined) return new FencedError(method, path, this.fenced);
+      if (signal?.aborted) return new Error(`${method} ${path}: aborted before it was sent: ${String(signal.reason)}`);
+      if (timeoutMs !== undefined && Date.now() - started >= timeoutMs) return new Error(`${method} ${path}: not sent, its deadline of ${timeoutMs} ms passed`);
+      return undefined;
+    };
+    const early = refusal();
+    if (early) throw early;
+    await this.limiter.take();
+    const base = await connections;
+    const credentials = await this.credentials();
+    const late = refusal();
+    if (late) throw late;
+    this.onRequest?.(method, path);
+    return { base, credentials };
+  }
+
+  /**
    * A GET whose answer is read as a stream (a watch): resolves with the response once the API
    * server answered 200, or rejects with its ApiError (or the connection's failure). Rate-limited
    * and fenced like every request; no idle timeout, since a quiet watch is normal (whoever reads
    * it decides when one is dead, and aborts it through the signal, before or after the answer).
    */
   async openStream(path: string, signal: AbortSignal): Promise<IncomingMessage> {
-    const refusal = (): Error | undefined => {
-      if (this.fenced !== undefined) return new FencedError('GET', path, this.fenced);
-      if (signal.aborted) return new Error(`GET ${path}: aborted before it was sent: ${String(signal.reason)}`);
-      return undefined;
-    };
-    const early = refusal();
-    if (early) throw early;
-    await this.limiter.take();
-    const base = await this.streams;
-    const credentials = await this.credentials();
-    const late = refusal();
-    if (late) throw late;
-    this.onRequest?.('GET', path);
+    const { base, credentials } = await this.admit('GET', path, { signal }, Date.now(), this.streams);
     const sentAt = performance.now();
     return new Promise<IncomingMessage>((resolve, reject) => {
       const onAbort = () => req.destroy(new Error(`GET ${path}: aborted: ${String(signal.reason)}`));
@@ -286,21 +297,7 @@ export class KubeHttp {
 
   private async send<T>(method: string, path: string, body: unknown, contentType: string, options: RequestOptions, started: number): Promise<T> {
     const { timeoutMs, signal } = options;
-    const refusal = (): Error | undefined => {
-      if (this.fenced !== undefined) return new FencedError(method, path, this.fenced);
-      if (signal?.aborted) return new Error(`${method} ${path}: aborted before it was sent: ${String(signal.reason)}`);
-      if (timeoutMs !== undefined && Date.now() - started >= timeoutMs) return new Error(`${method} ${path}: not sent, its deadline of ${timeoutMs} ms passed`);
-      return undefined;
-    };
-    const early = refusal();
-    if (early) throw early;
-    await this.limiter.take();
-    const base = await this.base;
-    const credentials = await this.credentials();
-    // Checked again after every await, right before sending: nothing goes out once fenced.
-    const late = refusal();
-    if (late) throw late;
-    this.onRequest?.(method, path);
+    const { base, credentials } = await this.admit(method, path, options, started, this.base);
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
     const sentAt = performance.now();
     return new Promise<T>((resolve, reject) => {
