@@ -23,7 +23,6 @@ import { checkInvariants, type FleetLimits, type InvariantChecker } from '../tes
 import { startOwnControlPlane, type OwnControlPlane } from '../test/harness/own-control-plane.ts';
 import { startApiProxy, type ApiProxy } from '../test/harness/proxy.ts';
 import { startSharedRegistry } from '../test/harness/registry.ts';
-import { processFigures } from './lib/controller-child.ts';
 
 const { values } = parseArgs({
   options: {
@@ -102,42 +101,14 @@ async function burst(proxy: ApiProxy, share: Parameters<ApiProxy['setFaults']>[0
   return `${what} for 10 s: ${injected} of ${proxy.requests.length - from} requests answered by the proxy`;
 }
 
-/**
- * RSS and heap used from the controller's /metrics when it serves those gauges; otherwise RSS
- * from /proc and the heap from V8 through the controller's inspector (on loopback, started with
- * NODE_OPTIONS=--inspect=127.0.0.1:0; Runtime.getHeapUsage neither pauses nor collects).
- */
-async function memoryOf(controller: ControllerProcess, metricsAddress: string | undefined): Promise<{ rss: number; heapUsed: number; source: string }> {
-  if (metricsAddress) {
-    const res = await fetch(`http://${metricsAddress}/metrics`, { signal: AbortSignal.timeout(5_000) });
-    const families = parsePrometheus(await res.text());
-    const gauge = (name: string) => families.find((f) => f.name === name)?.metrics.reduce((sum, m) => sum + Number(m.value ?? 0), 0);
-    const [rss, heapUsed] = [gauge('process_resident_memory_bytes'), gauge('nodejs_heap_size_used_bytes')];
-    if (rss !== undefined && heapUsed !== undefined) return { rss, heapUsed, source: '/metrics' };
-  }
-  const inspector = /ws:\/\/127\.0\.0\.1:\d+\/\S+/.exec(String(controller.lines.find((l) => String(l.msg).startsWith('Debugger listening on'))?.msg))?.[0];
-  if (!inspector) throw new Error('the controller serves no heap gauge and no inspector');
-  return { rss: processFigures(controller.child.pid!).rss, heapUsed: await inspectorHeapUsed(inspector), source: '/proc/<pid>/status and the inspector\'s Runtime.getHeapUsage' };
-}
-
-function inspectorHeapUsed(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    const timer = setTimeout(() => {
-      ws.close();
-      reject(new Error('inspector did not answer within 5 s'));
-    }, 5_000);
-    ws.onerror = () => reject(new Error('inspector connection failed'));
-    ws.onopen = () => ws.send(JSON.stringify({ id: 1, method: 'Runtime.getHeapUsage' }));
-    ws.onmessage = (event) => {
-      const answer = JSON.parse(String(event.data)) as { id?: number; result?: { usedSize: number } };
-      if (answer.id !== 1) return;
-      clearTimeout(timer);
-      ws.close();
-      if (answer.result) resolve(answer.result.usedSize);
-      else reject(new Error(`inspector: ${String(event.data)}`));
-    };
-  });
+/** RSS and heap used, from the controller's own /metrics (prom-client's process and nodejs gauges). */
+async function memoryOf(metricsAddress: string): Promise<{ rss: number; heapUsed: number; source: string }> {
+  const res = await fetch(`http://${metricsAddress}/metrics`, { signal: AbortSignal.timeout(5_000) });
+  const families = parsePrometheus(await res.text());
+  const gauge = (name: string) => families.find((f) => f.name === name)?.metrics.reduce((sum, m) => sum + Number(m.value ?? 0), 0);
+  const [rss, heapUsed] = [gauge('process_resident_memory_bytes'), gauge('nodejs_heap_size_used_bytes')];
+  if (rss === undefined || heapUsed === undefined) throw new Error('the controller\'s /metrics has no process_resident_memory_bytes or nodejs_heap_size_used_bytes');
+  return { rss, heapUsed, source: '/metrics' };
 }
 
 async function main(): Promise<number> {
@@ -152,7 +123,7 @@ async function main(): Promise<number> {
     const proxy = await startApiProxy(c.plane.kubeConfig(), dir);
     undo.push(() => proxy.close());
     const controller = startRunProcess(['--kubeconfig', proxy.kubeconfigPath, '-n', NS, '--migration-budget-scope', 'namespace', '--migration-budget', String(BUDGET),
-      '--metrics-bind-address', '127.0.0.1:0'], { ...process.env, VIRTFLEET_WATCH_SILENCE_TIMEOUT_MS: String(SILENCE_MS), NODE_OPTIONS: '--inspect=127.0.0.1:0' });
+      '--metrics-bind-address', '127.0.0.1:0'], { ...process.env, VIRTFLEET_WATCH_SILENCE_TIMEOUT_MS: String(SILENCE_MS) });
     undo.push(() => controller.stop().catch(() => undefined));
     const checker = await checkInvariants({ kubeConfig: c.plane.kubeConfig(), namespace: NS, fleets: LIMITS, migrationBudget: BUDGET });
     undo.push(() => checker.stop());
@@ -198,6 +169,7 @@ async function soak(c: OwnControlPlane, proxy: ApiProxy, controller: ControllerP
   const uidsOf = async () => new Map((await Promise.all(LIMITS.map((f) => c.fleetVMs(NS, f.name)))).flat().map((vm) => [vm.metadata!.name!, vm.metadata!.uid!]));
   const uids = await uidsOf();
   const metricsAddress = controller.lines.find((l) => l.msg === 'serving metrics')?.address as string | undefined;
+  if (metricsAddress === undefined) throw new Error('the controller logged no metrics address');
 
   const memory: { at: string; rss: number; heapUsed: number; source: string }[] = [];
   const injected: string[] = [];
@@ -222,7 +194,7 @@ async function soak(c: OwnControlPlane, proxy: ApiProxy, controller: ControllerP
   })();
   const memoryLoop = (async () => {
     while (!stop) {
-      const m = await memoryOf(controller, metricsAddress).catch(() => undefined);
+      const m = await memoryOf(metricsAddress).catch(() => undefined);
       if (m) memory.push({ at: clock(), ...m });
       await sleep(SAMPLE_EVERY_MS);
     }
