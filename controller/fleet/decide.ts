@@ -31,30 +31,23 @@ export const RESTART_EXPECTATION_MS = 5 * 60_000;
 export const RESTART_DELETE_UNSEEN_MS = 20_000;
 
 /**
- * When the first awaited restart stops counting if nothing changes (no event would bring the
- * fleet back for it): its old VMI's grace if that still runs untouched, else the expectation's end.
+ * The last moment a restart counts as under way: a while after the delete while the old VMI
+ * still runs untouched (the delete may never have happened), else until the expectation ends.
  */
-export function restartsLapseAt(restarts: FleetMemory['restarts'], vmis: ReadonlyMap<string, V1VirtualMachineInstance>): number {
-  let first = Infinity;
-  for (const [name, r] of Object.entries(restarts)) {
-    const vmi = vmis.get(name);
-    const untouched = vmi?.metadata?.uid === r.uid && !vmi.metadata?.deletionTimestamp;
-    first = Math.min(first, r.at + (untouched ? RESTART_DELETE_UNSEEN_MS : RESTART_EXPECTATION_MS) + 1);
-  }
-  return first;
+function restartDeadline(name: string, r: { uid: string; at: number }, vmis: ReadonlyMap<string, V1VirtualMachineInstance>): number {
+  const vmi = vmis.get(name);
+  const untouched = vmi?.metadata?.uid === r.uid && !vmi.metadata?.deletionTimestamp;
+  return r.at + (untouched ? RESTART_DELETE_UNSEEN_MS : RESTART_EXPECTATION_MS);
 }
 
-/**
- * The restarts still awaited: of VMs that exist, not expired, and not contradicted by the VMI
- * the restart deleted still running untouched well after the delete.
- */
+/** When the first awaited restart stops counting if nothing changes (no event would bring the fleet back for it). */
+export function restartsLapseAt(restarts: FleetMemory['restarts'], vmis: ReadonlyMap<string, V1VirtualMachineInstance>): number {
+  return Math.min(Infinity, ...Object.entries(restarts).map(([name, r]) => restartDeadline(name, r, vmis) + 1));
+}
+
+/** The restarts still awaited: of VMs that exist, up to their deadline. */
 export function awaitedRestarts(restarts: FleetMemory['restarts'], vms: ReadonlySet<string>, vmis: ReadonlyMap<string, V1VirtualMachineInstance>, now: number): FleetMemory['restarts'] {
-  return Object.fromEntries(Object.entries(restarts).filter(([name, r]) => {
-    if (!vms.has(name) || now - r.at > RESTART_EXPECTATION_MS) return false;
-    const vmi = vmis.get(name);
-    const untouched = vmi?.metadata?.uid === r.uid && !vmi.metadata?.deletionTimestamp;
-    return !(untouched && now - r.at > RESTART_DELETE_UNSEEN_MS);
-  }));
+  return Object.fromEntries(Object.entries(restarts).filter(([name, r]) => vms.has(name) && now <= restartDeadline(name, r, vmis)));
 }
 /** How long a name found taken by a refused create counts as held, until the cache shows its holder. */
 export const HELD_UNSEEN_MS = 60_000;
