@@ -17,7 +17,7 @@ import { RESOURCES } from '../kube/resources.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { OwnerMemory } from '../runtime/owner-memory.ts';
 import { inParallel } from '../runtime/parallel.ts';
-import { driftSummary, driftView, type DriftView } from './drift-view.ts';
+import { driftSummary, driftView, migrationOutcomes, type DriftView, type MigrationOutcome } from './drift-view.ts';
 import { listNames, type EventRecorder, type InvolvedObject } from '../runtime/events.ts';
 import type { FleetCaches, VMFleet } from './reconciler.ts';
 import { DRIFT_ANNOTATION, driftAnnotation, migrationObject, migrationsByVmi, type Migration, type MigrationBudget } from './remediation.ts';
@@ -50,7 +50,10 @@ export interface Remediation {
   pollBudget: boolean;
   /** VMs whose migrations the API server refused MAX_MIGRATION_REFUSALS times in a row, with the last refusal. */
   refused?: { vms: string[]; message: string };
+  /** Our finished migrations whose outcome the snapshot settles (the shell tells each once). */
+  outcomes: MigrationOutcome[];
 }
+
 
 export interface DriftRepairOptions {
   client: KubeClient;
@@ -210,25 +213,14 @@ export class DriftRepair {
     }
 
     // Outcomes of our migrations, once each (those finished before this process started were told).
-    // A success is verified when the VMI shows it completed: still drifting then means it landed wrong.
-    for (const vm of r.view.vms) {
-      const vmi = this.o.caches.vmis.get(vm.name, ns);
-      for (const m of vm.migrations) {
-        if (!m.ours || m.uid === undefined || m.finishedAt === undefined || m.finishedAt < this.startedAt || this.reported.get(key, m.name) !== undefined) continue;
-        if (m.phase === 'Succeeded') {
-          const state = vmi?.status?.migrationState;
-          if (state?.migrationUid === m.uid && !state.completed) continue; // the VMI has not caught up yet
-          this.reported.set(key, m.name, now);
-          const still = vm.drift.find((d) => d.kind === 'placement');
-          if (still && state?.migrationUid === m.uid) {
-            this.misplaced.set(key, m.name, now);
-            note('MigrationMisplaced', `${vm.name} (${m.name}) landed on ${vmi?.status?.nodeName ?? '?'}, which still breaks its placement: ${still.message}`);
-          } else note('MigrationSucceeded', `${vm.name} → ${vmi?.status?.nodeName ?? '?'}`);
-        } else {
-          this.reported.set(key, m.name, now);
-          note('MigrationFailed', `${vm.name} (${m.name}: ${m.failureReason ?? 'failed'})`);
-        }
-      }
+    for (const o of r.outcomes) {
+      if (o.finishedAt < this.startedAt || this.reported.get(key, o.migration) !== undefined) continue;
+      this.reported.set(key, o.migration, now);
+      if (o.verdict === 'misplaced') {
+        this.misplaced.set(key, o.migration, now);
+        note('MigrationMisplaced', `${o.vm} (${o.migration}) landed on ${o.node ?? '?'}, which still breaks its placement: ${o.message ?? ''}`);
+      } else if (o.verdict === 'succeeded') note('MigrationSucceeded', `${o.vm} → ${o.node ?? '?'}`);
+      else note('MigrationFailed', `${o.vm} (${o.migration}: ${o.message ?? 'failed'})`);
     }
 
     // The drift annotation on each VM: set while it drifts, removed once repaired.
@@ -389,7 +381,7 @@ export function planDrift(input: DriftPlanInput): { remediation: Remediation; me
   const pollBudget = plan.waitingForBudget > 0 && plan.migrating.length + started < spec.maxConcurrent;
   const refused = given.length > 0 ? { vms: given.map(([vm]) => vm).sort(), message: given[0]![1].message } : undefined;
   return {
-    remediation: { plan, view, drift: driftSummary(view, plan, input.restartsAllowed), pollBudget, ...(refused ? { refused } : {}) },
+    remediation: { plan, view, drift: driftSummary(view, plan, input.restartsAllowed), pollBudget, outcomes: migrationOutcomes(view, input.vmi), ...(refused ? { refused } : {}) },
     memory: { aborted, reverted, refusals, reported, misplaced, seen },
   };
 }

@@ -4,7 +4,7 @@ import type { V1Node } from '@kubernetes/client-node';
 import type { VMShape } from '../core/fleet/classify.ts';
 import { planRemediation, remediationSpecOf, DEFAULT_BACKOFF } from '../core/fleet/migration.ts';
 import { rebalanceSpecOf } from '../core/fleet/rebalance.ts';
-import { driftSummary, driftView, type DriftViewInput } from './drift-view.ts';
+import { driftSummary, driftView, migrationOutcomes, type DriftViewInput } from './drift-view.ts';
 import { fleetStatus } from './status.ts';
 
 const fleet = { name: 'web', namespace: 'ns', uid: 'fleet-uid' };
@@ -140,5 +140,39 @@ describe('driftSummary', () => {
     const status = fleetStatus({ generation: 1, replicas: 1, maxUnavailable: 1, selector: { app: 'web' }, acting: false, previous: undefined, now: 'now', drift: driftSummary(view, plan, true) });
     expect(status.conditions!.find((c) => c.type === 'Drifted')).toMatchObject({ status: 'False', reason: 'NoDrift' });
     expect(status.driftedReplicas).toBe(0);
+  });
+});
+
+describe('migrationOutcomes', () => {
+  const ours = { 'virtfleet.io/fleet': 'web', 'virtfleet.io/attempt': '1', 'virtfleet.io/drift': 'placement' };
+  const finished = (phase: string, reason?: string): V1VirtualMachineInstanceMigration => {
+    const m = migration('web-0-migrate-1', 'web-0', phase, ours, 'm1');
+    m.status = { ...m.status, phaseTransitionTimestamps: [{ phase: phase as never, phaseTransitionTimestamp: '2026-01-01T00:05:00Z' as never }], ...(reason ? { conditions: [{ type: 'Failed', status: 'True', message: reason }] as never } : {}) };
+    return m;
+  };
+  const nodes = [node('n1', { tier: 'web' }), node('n3', { tier: 'db' })];
+  const judge = (vmiNow: V1VirtualMachineInstance, m: V1VirtualMachineInstanceMigration) => {
+    const view = driftView(input({ vms: [entry(vm('web-0'), 0)], vmis: [vmiNow], nodeList: nodes, migrationList: [m] }));
+    return migrationOutcomes(view, () => vmiNow);
+  };
+
+  it('waits while the VMI has not caught up with a succeeded migration, then calls it a success', () => {
+    // Judged from a snapshot taken before the move: the drift found there says nothing of where it landed.
+    expect(judge(vmi('web-0', 'n3'), finished('Succeeded'))).toEqual([]);
+    expect(judge(vmi('web-0', 'n3', [], { migrationUid: 'm1', completed: false }), finished('Succeeded'))).toEqual([]);
+    expect(judge(vmi('web-0', 'n1', [], { migrationUid: 'm1', completed: true }), finished('Succeeded')))
+      .toEqual([{ vm: 'web-0', migration: 'web-0-migrate-1', finishedAt: Date.parse('2026-01-01T00:05:00Z'), verdict: 'succeeded', node: 'n1' }]);
+  });
+
+  it('calls a success misplaced only when the VMI it moved still breaks the placement', () => {
+    expect(judge(vmi('web-0', 'n3', [], { migrationUid: 'm1', completed: true }), finished('Succeeded')))
+      .toMatchObject([{ verdict: 'misplaced', node: 'n3', message: expect.stringMatching(/tier/) }]);
+  });
+
+  it('reports a failure with its reason, and nothing for migrations not ours or in flight', () => {
+    expect(judge(vmi('web-0', 'n3'), finished('Failed', 'target pod failed'))).toMatchObject([{ verdict: 'failed', message: 'target pod failed' }]);
+    expect(judge(vmi('web-0', 'n3'), migration('web-0-migrate-1', 'web-0', 'Running', ours, 'm1'))).toEqual([]);
+    const theirs = { ...finished('Succeeded'), metadata: { ...finished('Succeeded').metadata, labels: {}, ownerReferences: [] } };
+    expect(judge(vmi('web-0', 'n1', [], { migrationUid: 'm1', completed: true }), theirs)).toEqual([]);
   });
 });

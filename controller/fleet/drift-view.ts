@@ -143,3 +143,44 @@ export function driftSummary(view: DriftView, plan: RemediationPlan, restartsAll
   const message = `${drifted} VMs drifted (${kinds})${named ? `: ${named}` : ''}; ${migrating} migrating${stuck ? `; not live-migratable: ${stuck}` : ''}`;
   return { drifted, byKind, migrating, repairing, reason: CONDITION_REASONS[main], message };
 }
+
+/** How one of our finished migrations ended, judged from the same snapshot as the drift. */
+export interface MigrationOutcome {
+  vm: string;
+  migration: string;
+  finishedAt: number;
+  verdict: 'succeeded' | 'misplaced' | 'failed';
+  /** Where the VMI runs now (succeeded, misplaced). */
+  node?: string;
+  /** The placement drift still found (misplaced), or the failure reason (failed). */
+  message?: string;
+}
+
+/**
+ * Verdicts on our finished migrations. A success is judged once the VMI shows it completed: a VM
+ * still drifting then landed wrong. The VMI and the drift come from one snapshot; judged against a
+ * VMI read later, a drift found before the move would brand a good migration misplaced (and retry it).
+ */
+export function migrationOutcomes(view: DriftView, vmi: (name: string) => V1VirtualMachineInstance | undefined): MigrationOutcome[] {
+  const outcomes: MigrationOutcome[] = [];
+  for (const vm of view.vms) {
+    const current = vmi(vm.name);
+    const state = current?.status?.migrationState;
+    const node = current?.status?.nodeName;
+    for (const m of vm.migrations) {
+      if (!m.ours || m.uid === undefined || m.finishedAt === undefined) continue;
+      const base = { vm: vm.name, migration: m.name, finishedAt: m.finishedAt };
+      if (m.phase !== 'Succeeded') {
+        outcomes.push({ ...base, verdict: 'failed', ...(m.failureReason ? { message: m.failureReason } : {}) });
+        continue;
+      }
+      const landed = state?.migrationUid === m.uid;
+      if ((landed && !state.completed) || vm.migrationStateInFlight) continue; // the VMI has not caught up yet
+      const still = vm.drift.find((d) => d.kind === 'placement');
+      outcomes.push(still && landed
+        ? { ...base, verdict: 'misplaced', message: still.message, ...(node ? { node } : {}) }
+        : { ...base, verdict: 'succeeded', ...(node ? { node } : {}) });
+    }
+  }
+  return outcomes;
+}
