@@ -10,11 +10,18 @@
 // Node.js flags (--sources and --node-flags change that).
 //   node bench/steady-state.ts [--sizes 10,50,100] [--vms 100] [--nodes 1000] [--resync 10]
 //     [--resyncs 3] [--speed 20] [--qps 500] [--burst 1000] [--timeout 2400] [--sources]
-//     [--node-flags '--max-semi-space-size=2 --max-old-space-size=512']
+//     [--node-flags '--max-semi-space-size=2 --max-old-space-size=512'] [--variants 'flags;flags']
+//     [--heap-snapshot DIR]
+// --variants compares sets of Node.js flags side by side: at each size a fresh controller is
+// started with each set in turn and measured alone. --heap-snapshot writes a V8 heap snapshot of
+// each measured controller into DIR and prints where its bytes are (bench/lib/heap-summary.ts).
 // The figures depend on the machine (CPU above all); the README gives them for the 2-core one.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { apiServerWritesByResource, API_SERVER_BACKGROUND, diffWrites } from './lib/apiserver-writes.ts';
 import { spawnController, type ControllerChild, type ControllerStats, type SpawnOptions } from './lib/controller-child.ts';
+import { heapSummary } from './lib/heap-summary.ts';
 import { loadNote, max, median, MiB, sleep, startFleetWorld } from './lib/fleet-world.ts';
 
 const { values } = parseArgs({
@@ -32,6 +39,9 @@ const { values } = parseArgs({
     /** Run the TypeScript sources instead of the compiled JavaScript. */
     sources: { type: 'boolean', default: false },
     'node-flags': { type: 'string', default: '--max-semi-space-size=2 --max-old-space-size=512' },
+    /** Sets of Node.js flags separated by ';', each measured at every size (default: --node-flags alone). */
+    variants: { type: 'string' },
+    'heap-snapshot': { type: 'string' },
   },
 });
 const sizes = values.sizes!.split(',').map(Number).sort((a, b) => a - b);
@@ -42,13 +52,17 @@ const resyncs = Number(values.resyncs);
 const deadline = Date.now() + Number(values.timeout) * 1000;
 const namespace = 'bench-steady';
 const WRITE_VERBS = ['POST', 'PUT', 'PATCH', 'DELETE'];
-const nodeFlags = values['node-flags']!.split(' ').filter((f) => f !== '');
+const splitFlags = (flagSet: string) => flagSet.split(' ').filter((f) => f !== '');
+const nodeFlags = splitFlags(values['node-flags']!);
 const runAs: SpawnOptions = { javascript: !values.sources, nodeFlags };
+const variants = (values.variants?.split(';') ?? [values['node-flags']!]).map(splitFlags);
 
 const writesOf = (s: ControllerStats) => WRITE_VERBS.reduce((n, v) => n + (s.requests[v] ?? 0), 0);
 const flags = { namespace, qps: values.qps!, burst: values.burst!, resync: `${values.resync}s`, migrationBudgetScope: 'namespace' as const };
 
 interface Row {
+  /** The Node.js flags the measured controller ran with. */
+  flags: string;
   fleets: number;
   vms: number;
   convergeS: number;
@@ -66,7 +80,7 @@ interface Row {
   apiServerWrites: Record<string, number>;
 }
 
-async function measure(fleets: number, controller: ControllerChild, syncS: number): Promise<Omit<Row, 'convergeS' | 'convergedRssMiB'>> {
+async function measure(fleets: number, controller: ControllerChild, syncS: number): Promise<Omit<Row, 'convergeS' | 'convergedRssMiB' | 'flags'>> {
   // The first pass over every fleet (the informers' adds) is not at rest; wait it out, then a
   // resync period more, so the windows below start in steady state.
   while ((await controller.stats()).reconciles < fleets) await sleep(200);
@@ -96,6 +110,14 @@ async function measure(fleets: number, controller: ControllerChild, syncS: numbe
   };
 }
 
+/** Writes the controller's heap snapshot and prints where its bytes are. */
+async function snapshot(controller: ControllerChild, name: string): Promise<void> {
+  mkdirSync(values['heap-snapshot']!, { recursive: true });
+  const path = await controller.heapSnapshot(resolve(values['heap-snapshot']!, `${name}.heapsnapshot`));
+  console.log(`  heap snapshot ${path}:`);
+  for (const g of heapSummary(JSON.parse(readFileSync(path, 'utf8'))).slice(0, 20)) console.log(`    ${(g.bytes / MiB).toFixed(1).padStart(6)} MiB ${String(g.count).padStart(8)} × ${g.group}`);
+}
+
 const world = await startFleetWorld({ namespace, nodes, speed: Number(values.speed), vmsPerFleet });
 let controller: ControllerChild | undefined;
 const results: Row[] = [];
@@ -119,27 +141,30 @@ try {
     console.log(`converged in ${convergeS.toFixed(0)} s (RSS ${convergedRssMiB.toFixed(0)} MiB)`);
     await controller.stop();
 
-    const syncStart = Date.now();
-    controller = await spawnController(world.plane.kubeconfigPath, flags, runAs);
-    const syncS = (Date.now() - syncStart) / 1000;
-    const row = { ...(await measure(fleets, controller, syncS)), convergeS, convergedRssMiB };
-    const stats = await controller.stats();
-    await controller.stop();
-    controller = undefined;
-    results.push(row);
-    console.log(`  writes/resync ${row.writesPerResync.join(' ')}, CPU s/resync ${row.cpuPerResync.map((x) => x.toFixed(2)).join(' ')}, RSS MiB ${row.rssMiB.map((x) => x.toFixed(0)).join(' ')}, heap used/total MiB ${row.heapUsedMiB.map((x, i) => `${x.toFixed(0)}/${row.heapTotalMiB[i]!.toFixed(0)}`).join(' ')}, external MiB ${row.externalMiB.map((x) => x.toFixed(0)).join(' ')}, errors ${stats.errors}; API server writes meanwhile (anyone's) ${JSON.stringify(row.apiServerWrites)}`);
+    for (const variant of variants) {
+      const syncStart = Date.now();
+      controller = await spawnController(world.plane.kubeconfigPath, flags, { ...runAs, nodeFlags: variant });
+      const syncS = (Date.now() - syncStart) / 1000;
+      const row = { ...(await measure(fleets, controller, syncS)), convergeS, convergedRssMiB, flags: variant.join(' ') };
+      const stats = await controller.stats();
+      if (values['heap-snapshot']) await snapshot(controller, `${fleets}x${vmsPerFleet}-${variants.indexOf(variant)}`);
+      await controller.stop();
+      controller = undefined;
+      results.push(row);
+      console.log(`  [${row.flags}] writes/resync ${row.writesPerResync.join(' ')}, CPU s/resync ${row.cpuPerResync.map((x) => x.toFixed(2)).join(' ')}, RSS MiB ${row.rssMiB.map((x) => x.toFixed(0)).join(' ')}, heap used/total MiB ${row.heapUsedMiB.map((x, i) => `${x.toFixed(0)}/${row.heapTotalMiB[i]!.toFixed(0)}`).join(' ')}, external MiB ${row.externalMiB.map((x) => x.toFixed(0)).join(' ')}, errors ${stats.errors}; API server writes meanwhile (anyone's) ${JSON.stringify(row.apiServerWrites)}`);
+    }
   }
 
   const fmt = (xs: number[], digits: number) => `${median(xs).toFixed(digits)} / ${max(xs).toFixed(digits)}`;
   console.log(`\nmedian / max over ${resyncs} resyncs (resync ${values.resync} s, ${nodes} nodes, every VMI Running; ${loadNote()})\n`);
-  console.log('| fleets × VMs | VMs | caches synced | reconciles per resync | writes per resync | CPU s per resync | RSS MiB | heap used MiB | heap total MiB | external MiB | peak RSS MiB | RSS after converging MiB |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| fleets × VMs | Node.js flags | VMs | caches synced | reconciles per resync | writes per resync | CPU s per resync | RSS MiB | heap used MiB | heap total MiB | external MiB | peak RSS MiB | RSS after converging MiB |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
-    console.log(`| ${r.fleets} × ${vmsPerFleet} | ${r.vms} | ${r.syncS.toFixed(1)} s | ${fmt(r.reconcilesPerResync, 0)} | ${fmt(r.writesPerResync, 0)} | ${fmt(r.cpuPerResync, 2)} | ${fmt(r.rssMiB, 0)} | ${fmt(r.heapUsedMiB, 0)} | ${fmt(r.heapTotalMiB, 0)} | ${fmt(r.externalMiB, 0)} | ${r.hwmMiB.toFixed(0)} | ${r.convergedRssMiB.toFixed(0)} |`);
+    console.log(`| ${r.fleets} × ${vmsPerFleet} | ${r.flags} | ${r.vms} | ${r.syncS.toFixed(1)} s | ${fmt(r.reconcilesPerResync, 0)} | ${fmt(r.writesPerResync, 0)} | ${fmt(r.cpuPerResync, 2)} | ${fmt(r.rssMiB, 0)} | ${fmt(r.heapUsedMiB, 0)} | ${fmt(r.heapTotalMiB, 0)} | ${fmt(r.externalMiB, 0)} | ${r.hwmMiB.toFixed(0)} | ${r.convergedRssMiB.toFixed(0)} |`);
   }
   const first = results[0]!;
-  const last = results.at(-1)!;
-  if (results.length > 1) {
+  const last = results.findLast((r) => r.flags === first.flags)!;
+  if (last !== first) {
     const growth = (a: number, b: number) => (b / a).toFixed(2);
     console.log(`\n${last.vms} VMs ÷ ${first.vms} VMs = ${growth(first.vms, last.vms)}: RSS ×${growth(median(first.rssMiB), median(last.rssMiB))}, heap ×${growth(median(first.heapUsedMiB), median(last.heapUsedMiB))}, CPU per resync ×${growth(median(first.cpuPerResync), median(last.cpuPerResync))}`);
   }

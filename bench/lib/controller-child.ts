@@ -5,13 +5,14 @@
 // spawnController runs it from the TypeScript sources or, with `javascript`, compiled by
 // hack/build-js.sh (as the production image runs), with the Node.js flags a benchmark compares.
 // Prints "ready" once the caches synced; answers each "stats" line on stdin with one JSON line
-// (ControllerStats); stops on SIGTERM. Its V8 heap figures come from process.memoryUsage(), asked
+// (ControllerStats), and each "snapshot <path>" line with the path of the V8 heap snapshot it
+// wrote there; stops on SIGTERM. Its V8 heap figures come from process.memoryUsage(), asked
 // over stdin, so no inspector or --expose-gc is needed.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { getHeapSpaceStatistics } from 'node:v8';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { KubeConfig } from '@kubernetes/client-node';
 import { RUN_DEFAULTS, type RunFlags } from '../../controller/cli/run-flags.ts';
 
@@ -56,6 +57,8 @@ export interface ControllerChild {
   child: ChildProcess;
   stats(): Promise<ControllerStats>;
   figures(): ProcessFigures;
+  /** Writes a V8 heap snapshot of the controller to `path` (on its side); resolves with the path. */
+  heapSnapshot(path: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -110,6 +113,11 @@ export async function spawnController(kubeconfigPath: string, flags: Partial<Run
       return JSON.parse(await answer) as ControllerStats;
     },
     figures: () => processFigures(child.pid!),
+    heapSnapshot: async (path: string) => {
+      const answer = next('heap snapshot', 300_000);
+      child.stdin!.write(`snapshot ${path}\n`);
+      return await answer;
+    },
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
@@ -133,7 +141,9 @@ if (process.argv[1] === import.meta.filename) {
   const { manager, requests } = await startController(kc, flags, undefined, { log });
   console.log('ready');
   createInterface({ input: process.stdin }).on('line', (line) => {
-    if (line.trim() !== 'stats') return;
+    const [command, arg] = line.trim().split(' ');
+    if (command === 'snapshot' && arg) return void console.log(writeHeapSnapshot(arg));
+    if (command !== 'stats') return;
     const m = process.memoryUsage();
     const heapSpaces = Object.fromEntries(getHeapSpaceStatistics().filter((s) => s.space_size > 0).map((s) => [s.space_name, { size: s.space_size, used: s.space_used_size }]));
     const stats: ControllerStats = { reconciles: manager.reconciles, requests, errors, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, rss: m.rss, heapSpaces };
