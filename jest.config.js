@@ -8,6 +8,8 @@ const common = {
   extensionsToTreatAsEsm: ['.ts'],
   transform,
   testEnvironment: 'node',
+  // hack/build-js.sh compiles into dist/ (its own package.json): not a module jest should see.
+  modulePathIgnorePatterns: ['<rootDir>/dist/'],
 };
 
 export default {
