@@ -7,7 +7,9 @@
 // reconcile of every fleet and a resync period more it reads process.memoryUsage() and V8's
 // heap spaces from the controller and its CPU from /proc.
 //   node bench/controller-memory.ts [--sizes 0,2] [--vms 100] [--nodes 50] [--reps 2]
-//     [--variants ts,js,js-semi1,js-semi1-old128] [--resync 5] [--timeout 900]
+//     [--variants ts,js,js-semi1,js-semi1-old128] [--resync 5] [--timeout 900] [--baseline DIR]
+// --baseline DIR also runs every variant from the checkout at DIR (say, a worktree of the commit
+// before a change), interleaved with this one's, rows marked "baseline".
 // The figures depend on the machine and on Node's version; compare the rows of one run.
 import { parseArgs } from 'node:util';
 import { spawnController, type ControllerChild, type SpawnOptions } from './lib/controller-child.ts';
@@ -34,11 +36,18 @@ const { values } = parseArgs({
     resync: { type: 'string', default: '5' },
     speed: { type: 'string', default: '20' },
     timeout: { type: 'string', default: '900' },
+    baseline: { type: 'string' },
   },
 });
 const sizes = values.sizes!.split(',').map(Number).sort((a, b) => a - b);
-const variants = values.variants!.split(',');
-for (const v of variants) if (!VARIANTS[v]) throw new Error(`unknown variant ${v} (known: ${Object.keys(VARIANTS).join(', ')})`);
+const named = values.variants!.split(',');
+for (const v of named) if (!VARIANTS[v]) throw new Error(`unknown variant ${v} (known: ${Object.keys(VARIANTS).join(', ')})`);
+/** Each named variant, and again from the baseline checkout when one is given. */
+const variants = values.baseline ? named.flatMap((v) => [v, `${v}@baseline`]) : named;
+const spawnOptions = (variant: string): SpawnOptions => {
+  const [name, tree] = variant.split('@');
+  return { ...VARIANTS[name!], ...(tree ? { tree: values.baseline! } : {}) };
+};
 const vmsPerFleet = Number(values.vms);
 const reps = Number(values.reps);
 const resyncMs = Number(values.resync) * 1000;
@@ -96,7 +105,7 @@ try {
     for (let rep = 0; rep < reps; rep++) {
       for (const row of bySize) {
         if (Date.now() > deadline) throw new Error('out of time');
-        const controller = await spawnController(world.plane.kubeconfigPath, flags, VARIANTS[row.variant]);
+        const controller = await spawnController(world.plane.kubeconfigPath, flags, spawnOptions(row.variant));
         try {
           const s = await sample(controller, fleets);
           row.samples.push(s);
@@ -113,11 +122,11 @@ try {
   };
   const mib = (k: keyof Sample) => (s: Sample) => s[k] / MiB;
   console.log(`\nMiB, median / max of ${reps}; ${loadNote()}\n`);
-  console.log('| fleets × VMs | variant | node flags | RSS | heap total | heap used | new space | old space | code | large objects | external | array buffers | rest of RSS | CPU s per resync |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| fleets × VMs | variant | tree | node flags | RSS | heap total | heap used | new space | old space | code | large objects | external | array buffers | rest of RSS | CPU s per resync |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    const v = VARIANTS[r.variant]!;
-    console.log(`| ${r.fleets} × ${vmsPerFleet} | ${v.javascript ? 'JavaScript' : 'TypeScript'} | ${(v.nodeFlags ?? []).join(' ') || '-'} | ${col(r.samples, mib('rss'))} | ${col(r.samples, mib('heapTotal'))} | ${col(r.samples, mib('heapUsed'))} | ${col(r.samples, mib('newSpace'))} | ${col(r.samples, mib('oldSpace'))} | ${col(r.samples, mib('code'), 1)} | ${col(r.samples, mib('largeObjects'))} | ${col(r.samples, mib('external'))} | ${col(r.samples, mib('arrayBuffers'), 1)} | ${col(r.samples, mib('rest'))} | ${col(r.samples, (s) => s.cpuPerResync, 2)} |`);
+    const v = spawnOptions(r.variant);
+    console.log(`| ${r.fleets} × ${vmsPerFleet} | ${v.javascript ? 'JavaScript' : 'TypeScript'} | ${v.tree ? 'baseline' : 'this'} | ${(v.nodeFlags ?? []).join(' ') || '-'} | ${col(r.samples, mib('rss'))} | ${col(r.samples, mib('heapTotal'))} | ${col(r.samples, mib('heapUsed'))} | ${col(r.samples, mib('newSpace'))} | ${col(r.samples, mib('oldSpace'))} | ${col(r.samples, mib('code'), 1)} | ${col(r.samples, mib('largeObjects'))} | ${col(r.samples, mib('external'))} | ${col(r.samples, mib('arrayBuffers'), 1)} | ${col(r.samples, mib('rest'))} | ${col(r.samples, (s) => s.cpuPerResync, 2)} |`);
   }
 } finally {
   await world.stop();

@@ -70,23 +70,29 @@ export interface SpawnOptions {
   /** Environment variables added to this process's, for the child (MALLOC_ARENA_MAX, say). */
   env?: Readonly<Record<string, string>>;
   readyTimeoutMs?: number;
+  /**
+   * Run the controller of another checkout (its root directory, with node_modules), for example a
+   * worktree of the commit before a change, to compare the two side by side in one run.
+   */
+  tree?: string;
 }
 
-const root = join(import.meta.dirname, '..', '..');
-let built = false;
+const ownRoot = join(import.meta.dirname, '..', '..');
+const built = new Set<string>();
 
-/** The compiled child (dist/bench/lib/controller-child.js), built on first use. */
-function compiledChild(): string {
-  if (!built) {
-    execFileSync(join(root, 'hack', 'build-js.sh'), { stdio: 'inherit' });
-    built = true;
+/** The compiled child (dist/bench/lib/controller-child.js) of a checkout, built on first use. */
+function compiledChild(root: string): string {
+  if (!built.has(root)) {
+    execFileSync(join(root, 'hack', 'build-js.sh'), { stdio: 'inherit', cwd: root });
+    built.add(root);
   }
   return join(root, 'dist', 'bench', 'lib', 'controller-child.js');
 }
 
 /** Starts the controller as a child process and resolves once its caches synced. */
 export async function spawnController(kubeconfigPath: string, flags: Partial<RunFlags>, options: SpawnOptions = {}): Promise<ControllerChild> {
-  const script = options.javascript ? compiledChild() : import.meta.filename;
+  const root = options.tree ?? ownRoot;
+  const script = options.javascript ? compiledChild(root) : join(root, 'bench', 'lib', 'controller-child.ts');
   const child = spawn(process.execPath, [...(options.nodeFlags ?? []), script, kubeconfigPath, JSON.stringify(flags)], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...options.env } });
   const lines = createInterface({ input: child.stdout! });
   const waiting: ((line: string) => void)[] = [];
