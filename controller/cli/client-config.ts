@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { ClientConfig } from '../kube/kubeconfig.ts';
 
 /** A problem with how `run` was invoked or configured: reported in one line, exit code 2. */
 export class UsageError extends Error {}
@@ -16,8 +16,8 @@ export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccoun
  * config when KUBERNETES_SERVICE_HOST is set, ~/.kube/config. Throws a UsageError when none is
  * there or the one found cannot be used.
  */
-export function loadClientConfig(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): { kc: KubeConfig; source: string } {
-  const kc = new KubeConfig();
+export function loadClientConfig(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): { kc: ClientConfig; source: string } {
+  const kc = new ClientConfig();
   const fromFile = (path: string, what: string) => {
     if (!existsSync(path)) throw new UsageError(`${what} ${path} does not exist`);
     try {
@@ -36,7 +36,7 @@ export function loadClientConfig(flag: string | undefined, env: NodeJS.ProcessEn
   if (env.KUBERNETES_SERVICE_HOST) {
     const token = join(SERVICE_ACCOUNT_DIR, 'token');
     if (!existsSync(token)) throw new UsageError(`in a cluster (KUBERNETES_SERVICE_HOST is set) but no ServiceAccount token at ${token}: mount one, or pass --kubeconfig`);
-    kc.loadFromCluster();
+    kc.loadFromCluster(SERVICE_ACCOUNT_DIR, env);
     return usable(kc, 'the in-cluster config');
   }
   const home = join(homedir(), '.kube', 'config');
@@ -44,7 +44,7 @@ export function loadClientConfig(flag: string | undefined, env: NodeJS.ProcessEn
   throw new UsageError('no cluster to run against: pass --kubeconfig, set KUBECONFIG, or run in a pod; for a local cluster use virtfleet up');
 }
 
-function usable(kc: KubeConfig, source: string): { kc: KubeConfig; source: string } {
+function usable(kc: ClientConfig, source: string): { kc: ClientConfig; source: string } {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new UsageError(`${source} has no current context with a cluster`);
   try {

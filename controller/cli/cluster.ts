@@ -1,7 +1,7 @@
 // The cluster a read-only command (plan, status) talks to, chosen as kubectl chooses it:
 // --kubeconfig, else KUBECONFIG, else the in-cluster config, else ~/.kube/config; --context picks
 // a context; -n, else the context's namespace, else "default"; -A every namespace.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfigLike } from '../kube/kubeconfig.ts';
 import { ApiError, KubeClient } from '../kube/client.ts';
 import { loadClientConfig, UsageError } from './client-config.ts';
 
@@ -14,7 +14,7 @@ export interface ClusterFlags {
 
 export interface Cluster {
   client: KubeClient;
-  kc: KubeConfig;
+  kc: KubeConfigLike;
   /** The namespace of -n or the context; undefined with -A. */
   namespace: string | undefined;
   /** The namespace objects without one go to (-n, the context's, or default). */

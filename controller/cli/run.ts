@@ -2,7 +2,8 @@
 // config or ~/.kube/config (controller-runtime's order). It never starts a local cluster (`up`
 // does): a missing or unusable config is a one-line error and exit code 2. Optionally it serves
 // Prometheus metrics and the /healthz and /readyz probes.
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfigLike } from '../kube/kubeconfig.ts';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { GoldenImage, VMFleet } from '../api/objects.ts';
 import { parseDuration } from '../core/duration.ts';
@@ -63,7 +64,7 @@ function budgetScope(value: string, namespace: string | undefined): 'cluster' | 
  * `onLeadershipLost` is called (with the counts) when a leader loses its Lease.
  */
 export async function startController(
-  kc: KubeConfig,
+  kc: KubeConfigLike,
   flags: RunFlags,
   onLeadershipLost?: (reason: string, requests: Record<string, number>) => void,
   wiring: { log?: Logger; observers?: ManagerObservers; onManager?: (m: VirtFleetManager) => void } = {},

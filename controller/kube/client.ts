@@ -1,5 +1,5 @@
 // Typed verbs over KubeHttp: get, list, create, server-side apply, merge patch, replace, delete.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfigLike } from './kubeconfig.ts';
 import { ApiError, FencedError, KubeHttp, type KubeHttpOptions, type RequestOptions } from './http.ts';
 import { apiVersionOf, pathOf, type Resource } from './resources.ts';
 
@@ -27,7 +27,7 @@ export interface ObjectRef {
 export class KubeClient {
   readonly http: KubeHttp;
 
-  constructor(kc: KubeConfig, options: KubeHttpOptions = {}) {
+  constructor(kc: KubeConfigLike, options: KubeHttpOptions = {}) {
     this.http = new KubeHttp(kc, options);
   }
 

@@ -4,14 +4,13 @@
 // errors that carry the API server's Status. Watches are streams opened here (openStream) and read
 // by kube/watch-stream.ts, on connections of their own.
 //
-// Credentials are taken afresh for every request, never once at start: client-node's
-// applyToHTTPSOptions re-runs exec plugins and OIDC refreshes when their tokens expire, and a
-// ServiceAccount token file (in-cluster config) is re-read as soon as the kubelet rotates it
-// (client-node alone would read it at most once a minute).
+// Credentials are taken afresh for every request, never once at start: applyToHTTPSOptions
+// re-runs exec plugins (and client-node's OIDC refreshes) when their tokens expire, and a token
+// file (the in-cluster ServiceAccount's) is re-read as soon as the kubelet rotates it.
 import { stat, readFile } from 'node:fs/promises';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Agent, request, type RequestOptions as HttpsRequestOptions } from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfigLike } from './kubeconfig.ts';
 import { TokenBucket } from './rate-limiter.ts';
 
 export interface KubeHttpOptions {
@@ -51,9 +50,13 @@ export class TokenFile {
   }
 }
 
-/** The token file of the kubeconfig's current user (as loadFromCluster sets it), if any. */
-export function tokenFileOf(kc: KubeConfig): string | undefined {
-  const file = (kc.getCurrentUser()?.authProvider as { config?: { tokenFile?: unknown } } | undefined)?.config?.tokenFile;
+/**
+ * The token file of the kubeconfig's current user, if any: its `tokenFile`, or where
+ * client-node's loadFromCluster puts the ServiceAccount's.
+ */
+export function tokenFileOf(kc: KubeConfigLike): string | undefined {
+  const user = kc.getCurrentUser() as { tokenFile?: unknown; authProvider?: { config?: { tokenFile?: unknown } } } | null;
+  const file = user?.tokenFile ?? user?.authProvider?.config?.tokenFile;
   return typeof file === 'string' && file !== '' ? file : undefined;
 }
 
@@ -147,7 +150,7 @@ export class KubeHttp {
   private readonly timeoutMs: number;
   private readonly onRequest?: (method: string, path: string) => void;
   private readonly observer?: RequestObserver;
-  private readonly kc: KubeConfig;
+  private readonly kc: KubeConfigLike;
   private readonly tokenFile: TokenFile | undefined;
   private fenced: string | undefined;
   private readonly inFlight = new Set<ClientRequest>();
@@ -157,7 +160,7 @@ export class KubeHttp {
    */
   private readonly streams: Promise<HttpsRequestOptions>;
 
-  constructor(kc: KubeConfig, options: KubeHttpOptions = {}) {
+  constructor(kc: KubeConfigLike, options: KubeHttpOptions = {}) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error('the kubeconfig names no current cluster');
     this.kc = kc;

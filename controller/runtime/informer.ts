@@ -13,7 +13,8 @@
 // A handler that throws is reported (onHandlerError) and the other handlers still see the event:
 // a cache index and the controller's enqueue are separate handlers, and one failing must not
 // silently keep the other from an event.
-import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfigLike } from '../kube/kubeconfig.ts';
 import { KubeHttp } from '../kube/http.ts';
 import { streamWatch, type WatchEvent, type WatchRequest } from '../kube/watch-stream.ts';
 
@@ -62,7 +63,7 @@ export function stripManagedFields<T extends KubernetesObject>(obj: T): void {
 }
 
 export class Informer<T extends KubernetesObject> {
-  private readonly kc: KubeConfig;
+  private readonly kc: KubeConfigLike;
   private readonly handlers: Handler<T>[] = [];
   private readonly options: InformerOptions<T>;
   private readonly shrink: (obj: T) => void;
@@ -81,7 +82,7 @@ export class Informer<T extends KubernetesObject> {
   private watchdog: NodeJS.Timeout | undefined;
   private syncWaiters: (() => void)[] = [];
 
-  constructor(kc: KubeConfig, options: InformerOptions<T>) {
+  constructor(kc: KubeConfigLike, options: InformerOptions<T>) {
     this.kc = kc;
     this.options = options;
     this.backoffMs = options.minBackoffMs ?? 500;

@@ -5,7 +5,8 @@
 // starts them, and stops them all (then the informers) when leadership ends or stop() is called.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfigLike } from '../kube/kubeconfig.ts';
 import { ApiError, KubeClient } from '../kube/client.ts';
 import type { RequestObserver } from '../kube/http.ts';
 import { pathOf, type Resource } from '../kube/resources.ts';
@@ -38,7 +39,7 @@ export interface LeaderElectionConfig {
 }
 
 export interface ManagerOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeConfigLike;
   /** Client-side rate limit of the controllers' requests (client-go defaults 5/10 are low for fleets). */
   qps?: number;
   burst?: number;
@@ -138,9 +139,9 @@ class Term implements ManagerContext {
   readonly client: KubeClient;
   readonly log: Logger;
   readonly identity: string;
-  private readonly kubeConfig: KubeConfig;
+  private readonly kubeConfig: KubeConfigLike;
 
-  constructor(client: KubeClient, log: Logger, identity: string, kubeConfig: KubeConfig) {
+  constructor(client: KubeClient, log: Logger, identity: string, kubeConfig: KubeConfigLike) {
     this.client = client;
     this.log = log;
     this.identity = identity;
