@@ -11,10 +11,12 @@
 //   node bench/steady-state.ts [--sizes 10,50,100] [--vms 100] [--nodes 1000] [--resync 10]
 //     [--resyncs 3] [--speed 20] [--qps 500] [--burst 1000] [--timeout 2400] [--sources]
 //     [--node-flags '--max-semi-space-size=2 --max-old-space-size=512'] [--variants 'flags;flags']
-//     [--heap-snapshot DIR]
+//     [--heap-snapshot DIR] [--baseline DIR]
 // --variants compares sets of Node.js flags side by side: at each size a fresh controller is
 // started with each set in turn and measured alone. --heap-snapshot writes a V8 heap snapshot of
 // each measured controller into DIR and prints where its bytes are (bench/lib/heap-summary.ts).
+// --baseline DIR measures every variant again from the checkout at DIR (say, a worktree of the
+// commit before a change), right after this one's, on the same world.
 // The figures depend on the machine (CPU above all); the README gives them for the 2-core one.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -42,6 +44,7 @@ const { values } = parseArgs({
     /** Sets of Node.js flags separated by ';', each measured at every size (default: --node-flags alone). */
     variants: { type: 'string' },
     'heap-snapshot': { type: 'string' },
+    baseline: { type: 'string' },
   },
 });
 const sizes = values.sizes!.split(',').map(Number).sort((a, b) => a - b);
@@ -55,7 +58,10 @@ const WRITE_VERBS = ['POST', 'PUT', 'PATCH', 'DELETE'];
 const splitFlags = (flagSet: string) => flagSet.split(' ').filter((f) => f !== '');
 const nodeFlags = splitFlags(values['node-flags']!);
 const runAs: SpawnOptions = { javascript: !values.sources, nodeFlags };
-const variants = (values.variants?.split(';') ?? [values['node-flags']!]).map(splitFlags);
+const flagSets = (values.variants?.split(';') ?? [values['node-flags']!]).map(splitFlags);
+/** Each set of flags from this checkout, then (with --baseline) from the baseline's. */
+const variants: { nodeFlags: string[]; tree?: string }[] = flagSets.flatMap((f) => [{ nodeFlags: f }, ...(values.baseline ? [{ nodeFlags: f, tree: values.baseline }] : [])]);
+const variantName = (v: (typeof variants)[number]) => `${v.nodeFlags.join(' ')}${v.tree ? ' (baseline)' : ''}`;
 
 const writesOf = (s: ControllerStats) => WRITE_VERBS.reduce((n, v) => n + (s.requests[v] ?? 0), 0);
 const flags = { namespace, qps: values.qps!, burst: values.burst!, resync: `${values.resync}s`, migrationBudgetScope: 'namespace' as const };
@@ -143,9 +149,9 @@ try {
 
     for (const variant of variants) {
       const syncStart = Date.now();
-      controller = await spawnController(world.plane.kubeconfigPath, flags, { ...runAs, nodeFlags: variant });
+      controller = await spawnController(world.plane.kubeconfigPath, flags, { ...runAs, ...variant });
       const syncS = (Date.now() - syncStart) / 1000;
-      const row = { ...(await measure(fleets, controller, syncS)), convergeS, convergedRssMiB, flags: variant.join(' ') };
+      const row = { ...(await measure(fleets, controller, syncS)), convergeS, convergedRssMiB, flags: variantName(variant) };
       const stats = await controller.stats();
       if (values['heap-snapshot']) await snapshot(controller, `${fleets}x${vmsPerFleet}-${variants.indexOf(variant)}`);
       await controller.stop();
