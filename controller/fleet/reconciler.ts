@@ -122,11 +122,9 @@ export class FleetReconciler {
     if (fleet.metadata?.deletionTimestamp) return this.finalize(key, fleet, vms);
     const finalizers = fleet.metadata?.finalizers ?? [];
     if (!finalizers.includes(FLEET_FINALIZER)) {
-      await this.o.client.jsonPatch(RESOURCES.vmFleet, { namespace, name }, [
-        { op: 'test', path: '/metadata/resourceVersion', value: fleet.metadata?.resourceVersion },
-        { op: 'add', path: '/metadata/finalizers', value: [...finalizers, FLEET_FINALIZER] },
-      ]);
-      return; // the update event brings the fleet back with its finalizer
+      // The update event brings the fleet back with its finalizer; after a conflict, the newer fleet's does.
+      await this.setFinalizers(fleet, [...finalizers, FLEET_FINALIZER]);
+      return;
     }
     const now = this.o.now();
     if (!this.o.expectations.satisfied(key, now)) return; // the awaited events requeue the key
@@ -429,11 +427,22 @@ export class FleetReconciler {
     }
     if (vms.length > 0) return; // the VMs' removal requeues the fleet
     this.o.expectations.forget(key);
-    const finalizers = fleet.metadata?.finalizers ?? [];
-    await this.o.client.jsonPatch(RESOURCES.vmFleet, { namespace, name }, [
-      { op: 'test', path: '/metadata/resourceVersion', value: fleet.metadata?.resourceVersion },
-      { op: 'replace', path: '/metadata/finalizers', value: finalizers.filter((f) => f !== FLEET_FINALIZER) },
-    ]);
+    await this.setFinalizers(fleet, (fleet.metadata?.finalizers ?? []).filter((f) => f !== FLEET_FINALIZER));
+  }
+
+  /**
+   * Sets the fleet's finalizers if the fleet is still the one cached (its resourceVersion as a
+   * precondition: the list replaces whatever another writer put there meanwhile). A fleet changed
+   * since is a conflict, not a failure: its update event brings the newer one here.
+   */
+  private async setFinalizers(fleet: VMFleet, finalizers: string[]): Promise<void> {
+    const ref = { namespace: fleet.metadata!.namespace!, name: fleet.metadata!.name! };
+    try {
+      await this.o.client.mergePatch(RESOURCES.vmFleet, ref, { metadata: { resourceVersion: fleet.metadata?.resourceVersion, finalizers } });
+    } catch (err) {
+      if (err instanceof ApiError && (err.conflict || err.notFound)) return;
+      throw err;
+    }
   }
 
   private async writeStatus(fleet: VMFleet, status: VMFleetStatus): Promise<void> {
