@@ -24,10 +24,15 @@ export interface FleetVM {
   instance: 'onVersion' | 'other' | 'none';
   /** Ready, and for its fleet's minReadySeconds. */
   ready: boolean;
+  /** Stopped on purpose (runStrategy Halted, or Manual with no instance): not meant to run, so neither healthy nor failing. */
+  stopped?: boolean;
 }
 
-/** The VM has moved onto the version: its spec boots it, and no instance of an older spec runs (one that fails to start counts). */
-export const runsVersion = (vm: FleetVM): boolean => vm.specOnVersion && vm.instance !== 'other';
+/**
+ * The VM has moved onto the version: its spec boots it, and no instance of an older spec runs
+ * (one that fails to start counts; one stopped on purpose does not).
+ */
+export const runsVersion = (vm: FleetVM): boolean => vm.specOnVersion && vm.instance !== 'other' && !vm.stopped;
 
 /** The VM runs the version, on an instance of it, and is healthy there. */
 export const healthyOnVersion = (vm: FleetVM): boolean => vm.specOnVersion && vm.instance === 'onVersion' && vm.ready;

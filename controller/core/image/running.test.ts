@@ -62,6 +62,18 @@ describe('judgeFleetVM', () => {
     expect(healthyOnVersion(deleting)).toBe(false);
   });
 
+  it('leaves out a VM stopped on purpose: a stopped VM neither fails nor passes its version', () => {
+    for (const spec of [{ runStrategy: 'Halted' }, { runStrategy: 'Manual' }, { running: false }] as const) {
+      const stopped = judge({ vm: { ...vm(disk(v2), undefined), spec: { ...vm(disk(v2), undefined).spec, ...spec } } });
+      expect([stopped.stopped, runsVersion(stopped), healthyOnVersion(stopped)]).toEqual([true, false, false]);
+    }
+    // Asked to run (Always, RerunOnFailure, Once) and without an instance: it runs the version and is not healthy.
+    for (const runStrategy of ['Always', 'RerunOnFailure', 'Once']) {
+      const starting = judge({ vm: { ...vm(disk(v2), undefined), spec: { ...vm(disk(v2), undefined).spec, runStrategy } } });
+      expect([starting.stopped, runsVersion(starting)]).toEqual([undefined, true]);
+    }
+  });
+
   it('follows DataVolume image disks: the instance runs the version whose disk it mounts', () => {
     const dvSpec: ImageSpec = { source: { registry: { repository: REPO } }, storage: { type: 'DataVolume', size: '1Gi' } };
     // The template was renamed for v2; the running instance still mounts the v1 disk.

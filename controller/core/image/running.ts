@@ -60,6 +60,15 @@ function readiness(conditions: unknown): { ready: boolean; since?: number } {
 }
 
 /**
+ * Whether the VM asks for an instance: not with runStrategy Halted (a user's `virtctl stop`), nor
+ * Manual (started only on request), nor the legacy `running: false`.
+ */
+function meantToRun(vm: V1VirtualMachine): boolean {
+  const strategy = vm.spec?.runStrategy ?? (vm.spec?.running === false ? 'Halted' : 'Always');
+  return strategy !== 'Halted' && strategy !== 'Manual';
+}
+
+/**
  * The VM judged against the version: whether its spec boots it, what its instance boots, and
  * whether it is Ready on that instance for minReadySeconds (the VM's status says Ready and its
  * instance is Running and Ready, both for that long: the VM's status lags its instance).
@@ -68,7 +77,7 @@ export function judgeFleetVM(input: JudgeVMInput): JudgedVM {
   const { vm, vmi, minReadyMs, now } = input;
   const name = vm.metadata?.name ?? '';
   const specOnVersion = uses(input, vm);
-  if (!vmi) return { name, specOnVersion, instance: 'none', ready: false };
+  if (!vmi) return { name, specOnVersion, instance: 'none', ready: false, ...(meantToRun(vm) ? {} : { stopped: true }) };
   const instance = uses(input, instanceAsVM(vm, vmi)) ? 'onVersion' : 'other';
   const ofVM = readiness(vm.status?.conditions);
   const ofVMI = readiness(vmi.status?.conditions);
