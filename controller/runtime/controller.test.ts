@@ -6,12 +6,11 @@ import { Controller, type Source } from './controller.ts';
 /** An event source held in memory: the loop sees what the test emits, as from an informer. */
 class Emitter implements Source {
   private readonly handlers: ((type: EventType, obj: KubernetesObject) => void)[] = [];
-  constructor(private readonly objects: KubernetesObject[] = []) {}
   on(handler: (type: EventType, obj: KubernetesObject) => void): void {
     this.handlers.push(handler);
   }
   list(): readonly KubernetesObject[] {
-    return this.objects;
+    return [];
   }
   emit(obj: KubernetesObject): void {
     for (const h of this.handlers) h('update', obj);
