@@ -46,6 +46,9 @@ describe('decideRollbacks', () => {
     expect([healthy.rollbacks, healthy.settled]).toEqual([[], ['stable']]);
     const settledThenSick = decide({ channels: [{ ...onB('stable', at(-30)), settledAt: at(-20).toISOString() }], fleets: sick });
     expect(settledThenSick.rollbacks).toEqual([]);
+    // A rollout halting after the move settled is of a later change, not of b.
+    const settledThenHalted = decide({ channels: [{ ...onB('stable', at(-30)), settledAt: at(-20).toISOString() }], fleets: sick.map((f) => ({ ...f, rolloutHalted: true })) });
+    expect(settledThenHalted.rollbacks).toEqual([]);
   });
 
   it('does not settle a move on VMs still running an instance of the previous version, however Ready', () => {

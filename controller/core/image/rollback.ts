@@ -123,10 +123,11 @@ export function withRejections(versions: readonly RecordedVersion[], rejected: R
  *   spec boots X and no instance of an older spec still runs); healthy ones run an instance of X
  *   Ready past minReadySeconds (healthyOnVersion);
  * - a following channel with rollback enabled, on version X moved to from previousVersion P (P
- *   still bootable, not Obsolete, not rejected) rolls back when a fleet on the channel halted its
- *   rollout while some of its VMs on X are not healthy (RolloutHalted, at any time), or, until the
- *   move is settled, when its rollback window has passed since the move and fewer than
- *   minHealthyPercent of the channel's fleets' VMs on X are healthy (Unhealthy);
+ *   still bootable, not Obsolete, not rejected) rolls back, until the move is settled, when a
+ *   fleet on the channel halted its rollout while some of its VMs on X are not healthy
+ *   (RolloutHalted, at once), or when its rollback window has passed since the move and fewer
+ *   than minHealthyPercent of the channel's fleets' VMs on X are healthy (Unhealthy); once
+ *   settled, X is no longer on trial (a rollout halting later is of another change);
  * - a move is settled before the window ends only once every VM of the channel's fleets runs X
  *   (none left to move) and that share is reached (all healthy when minHealthyPercent is 0); when
  *   the window has passed, it is settled unless it rolls back (with no VM on X there is nothing to
@@ -164,12 +165,13 @@ export function decideRollbacks(input: RollbackInput): RollbackDecision {
     const failingOn = (f: FleetOnChannel) => f.vms.filter((vm) => runsVersion(vm) && !healthyOnVersion(vm)).map((vm) => vm.name);
     /** The fleets and their VMs that run `from` and are not healthy on it, for messages. */
     const failing = (among: readonly FleetOnChannel[]) => named(among.filter((f) => failingOn(f).length > 0).map((f) => `${f.fleet} (${named(failingOn(f))})`));
+    // A settled move is no longer on trial: a rollout that halts later is of another change.
+    if (channel?.settledAt !== undefined) continue;
     const halted = fleets.filter((f) => f.rolloutHalted && failingOn(f).length > 0);
     if (halted.length > 0) {
       reject('RolloutHalted', `channel ${spec.name} rolled back from ${from} to ${to}: the rollout of ${failing(halted)} halted on VMs on ${from} failing`);
       continue;
     }
-    if (channel?.settledAt !== undefined) continue;
 
     const onVersion = fleets.flatMap((f) => f.vms.filter(runsVersion));
     const healthy = onVersion.filter(healthyOnVersion).length;
