@@ -13,7 +13,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
-import { KubeConfig } from '@kubernetes/client-node';
 import { RUN_DEFAULTS, type RunFlags } from '../../controller/cli/run-flags.ts';
 
 export interface ControllerStats {
@@ -135,9 +134,10 @@ export async function spawnController(kubeconfigPath: string, flags: Partial<Run
 
 if (process.argv[1] === import.meta.filename) {
   const { startController } = await import('../../controller/cli/run.ts');
+  const { loadClientConfig } = await import('../../controller/cli/client-config.ts');
   const [kubeconfigPath, flagsJson] = process.argv.slice(2);
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfigPath!);
+  // Loaded as `virtfleet run --kubeconfig` loads it, so the process holds what the controller's does.
+  const { kc } = loadClientConfig(kubeconfigPath);
   let errors = 0;
   const log = { info: () => undefined, error: (msg: string, fields?: Record<string, unknown>) => {
     errors++;
