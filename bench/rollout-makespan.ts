@@ -273,7 +273,7 @@ try {
   console.log('');
   console.log(`rollout makespan: k = ${k}, ${repetitions} repetitions, simulator at ${speed}× (nominal R ${fmtMs(nominalRestartMs)} ms = (${phases.stoppingMs} + ${phases.pendingMs} + ${phases.schedulingMs} + ${phases.scheduledMs}) / ${speed}), ${nodes} nodes`);
   const mm = (xs: number[], f: (x: number) => string) => `${f(median(xs))} / ${f(max(xs))}`;
-  console.log('| VMs | strategy | makespan s | status s | minimum s (⌈N/k⌉ × R) | ratio | ratio to ⌈N/k⌉ × R_k | R ms | R_k ms | nominal minimum s (ratio) | max unavailable | refill ms | slots full | controller writes | load average |');
+  console.log('| VMs | strategy | makespan s | status s | minimum s (⌈N/k⌉ × R) | ratio | ratio to ⌈N/k⌉ × R_k | R ms | R_k ms | nominal minimum s (ratio) | max unavailable | refill ms | slots full | controller writes (status) | load average |');
   console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const size of sizes) {
     for (const strategy of STRATEGIES) {
@@ -285,11 +285,11 @@ try {
         `${mm(rs.map((r) => rounds * r.restartMs), fmtS)} | **${mm(rs.map((r) => r.makespanMs / (rounds * r.restartMs)), (x) => x.toFixed(2))}** | ${mm(rs.map((r) => r.makespanMs / (rounds * r.restartKMs)), (x) => x.toFixed(2))} | ` +
         `${mm(rs.map((r) => r.restartMs), fmtMs)} | ${mm(rs.map((r) => r.restartKMs), fmtMs)} | ${fmtS(rounds * nominalRestartMs)} (${mm(rs.map((r) => r.makespanMs / (rounds * nominalRestartMs)), (x) => x.toFixed(2))}) | ` +
         `${max(rs.map((r) => r.maxUnavailable))} (limit ${limitOf(strategy)}) | ${mm(rs.map((r) => r.refillMs), fmtMs)}${strategy === 'maxSurge' ? ` + ${mm(rs.map((r) => r.refill2Ms), fmtMs)}` : ''} | ` +
-        `${mm(rs.map((r) => 100 * r.occupancy), (x) => `${x.toFixed(0)}%`)} | ${mm(writes, (x) => x.toFixed(0))} | ${mm(rs.map((r) => r.load1), (x) => x.toFixed(1))} |`);
+        `${mm(rs.map((r) => 100 * r.occupancy), (x) => `${x.toFixed(0)}%`)} | ${mm(writes, (x) => x.toFixed(0))} (${mm(rs.map((r) => r.statusUpdates), (x) => x.toFixed(0))}) | ${mm(rs.map((r) => r.load1), (x) => x.toFixed(1))} |`);
     }
   }
   console.log('(median / max of the repetitions; ratio: makespan ÷ (⌈N/k⌉ × R) with R measured just before that rollout; refill: a VM available on the new revision → the next restart issued, ' +
-    'for surge a surge VM available → an outdated VM deleted + an outdated VM gone → the next surge VM created; slots full: in-flight time ÷ (k × makespan); writes: the controller\'s POST/PUT/PATCH/DELETE from the change to the status done)');
+    'for surge a surge VM available → an outdated VM deleted + an outdated VM gone → the next surge VM created; slots full: in-flight time ÷ (k × makespan); writes: the controller\'s POST/PUT/PATCH/DELETE from the change to the status done, in brackets the fleet\'s status updates the watch saw)');
   const exceeded = rows.filter((r) => r.maxUnavailable > limitOf(r.strategy));
   for (const r of exceeded) console.log(`! ${r.size} VMs ${r.strategy} rep ${r.rep}: ${r.maxUnavailable} VMs unavailable at once (limit ${limitOf(r.strategy)})`);
   const errors = (await controller.stats()).errors;
