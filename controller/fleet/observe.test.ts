@@ -38,7 +38,17 @@ describe('observeVM', () => {
 
   it('reads start failures, failure statuses and RestartRequired', () => {
     const failing = vm({ printableStatus: 'CrashLoopBackOff', startFailure: { consecutiveFailCount: 3 }, conditions: [{ type: 'Ready', status: 'False', lastTransitionTime: T1 }, { type: 'RestartRequired', status: 'True' }] as never });
-    expect(observe({ vm: failing, vmi: undefined })).toMatchObject({ ready: false, failed: true, startFailureCount: 3, restartPending: true, notReadySince: Date.parse(T1) });
+    expect(observe({ vm: failing, vmi: undefined })).toMatchObject({ ready: false, failed: true, startFailureCount: 3, restartPending: false, notReadySince: Date.parse(T1) });
+    expect(observe({ vm: failing, vmi: vmi('a') })).toMatchObject({ restartPending: true });
+  });
+
+  it('takes RestartRequired for a running VMI only: one written before the VMI that a restart just started is stale', () => {
+    // The VM status the watch shows still says RestartRequired (and Ready) from the old VMI; the new one is starting.
+    const stale = vm({ ready: true, conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: T0 }, { type: 'RestartRequired', status: 'True', lastTransitionTime: T1 }] as never });
+    expect(observe({ vm: stale, vmi: vmi('b', 'Pending', false) })).toMatchObject({ restartPending: false, ready: false, restarting: false });
+    expect(observe({ vm: stale, vmi: vmi('b', 'Scheduled', false) }).restartPending).toBe(false);
+    expect(observe({ vm: stale, vmi: vmi('a', 'Running', true, { deletionTimestamp: T1 }) }).restartPending).toBe(false);
+    expect(observe({ vm: stale, vmi: vmi('a') }).restartPending).toBe(true);
   });
 
   it('notes when the node of its VMI was lost', () => {

@@ -62,7 +62,11 @@ export function observeVM(input: ObserveInput): ObservedVM {
     ...(lost !== undefined ? { nodeLostSince: lost } : {}),
     deleting: !!vm.metadata?.deletionTimestamp,
     restarting,
-    restartPending: conditionOf(vm.status?.conditions, 'RestartRequired')?.status === 'True',
+    // KubeVirt's RestartRequired speaks of a running VMI that predates the VM's spec. While the
+    // VMI is gone or only starting (created from the spec as it is), a True one is a VM status
+    // written before it: the VM's and the VMI's watches arrive apart, and trusting it restarted a
+    // VM a second time right after its rollout restart.
+    restartPending: conditionOf(vm.status?.conditions, 'RestartRequired')?.status === 'True' && !vmiGone && vmi?.status?.phase === 'Running',
     startFailureCount: vm.status?.startFailure?.consecutiveFailCount ?? 0,
     failed: FAILED_STATUSES.has(vm.status?.printableStatus ?? ''),
     drifted: false,
