@@ -98,15 +98,20 @@ export async function spawnController(kubeconfigPath: string, flags: Partial<Run
   lines.on('line', (line) => waiting.shift()?.(line));
   const next = (what: string, timeoutMs: number) =>
     new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`controller: no ${what} within ${timeoutMs} ms`)), timeoutMs);
-      waiting.push((line) => {
-        clearTimeout(timer);
-        resolve(line);
-      });
-      child.once('exit', (code) => {
+      const exited = (code: number | null) => {
         clearTimeout(timer);
         reject(new Error(`controller exited with ${code} before ${what}`));
+      };
+      const timer = setTimeout(() => {
+        child.off('exit', exited);
+        reject(new Error(`controller: no ${what} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      waiting.push((line) => {
+        clearTimeout(timer);
+        child.off('exit', exited);
+        resolve(line);
       });
+      child.once('exit', exited);
     });
   const ready = await next('ready', options.readyTimeoutMs ?? 300_000);
   if (ready !== 'ready') throw new Error(`controller: expected ready, got ${ready}`);
