@@ -2,7 +2,8 @@
 // started long before a measurement), and times one drift repair at a time: when the first
 // migration of the fleet appeared (watch arrival and creationTimestamp), the most migrations in
 // flight at any change the API server reported, and when every fleet VMI was off the drained
-// nodes with nothing in flight.
+// nodes with nothing in flight, and every change of the number in flight (so the share of the
+// repair during which the budget was full can be weighted by time).
 import type { V1VirtualMachineInstance, V1VirtualMachineInstanceMigration } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { FLEET_LABEL } from '../../controller/core/fleet/names.ts';
@@ -47,6 +48,11 @@ export interface RepairResult {
   maxInFlightFleet: number;
   /** Most migrations past Pending (Scheduling..Running) at once: what the simulated KubeVirt ran. */
   maxActive: number;
+  /**
+   * Every change of the number in flight (namespace) and past Pending, from t0 on, at the watch
+   * arrival that changed it: a step function, for time-weighted shares.
+   */
+  steps: { at: number; inFlight: number; active: number }[];
   migrations: MigrationTiming[];
   /** Migrations of the fleet that did not end Succeeded. */
   failed: string[];
@@ -130,6 +136,7 @@ export class DriftTracker {
       maxInFlight: this.inFlight().length,
       maxInFlightFleet: this.inFlight().filter((m) => m.metadata?.labels?.[FLEET_LABEL] === this.fleet).length,
       maxActive: 0,
+      steps: [{ at: t0, inFlight: this.inFlight().length, active: 0 }],
       migrations: [],
       failed: [],
       unneeded: [],
@@ -183,7 +190,10 @@ export class DriftTracker {
       const flying = this.inFlight();
       w.result.maxInFlight = Math.max(w.result.maxInFlight, flying.length);
       w.result.maxInFlightFleet = Math.max(w.result.maxInFlightFleet, flying.filter((m) => m.metadata?.labels?.[FLEET_LABEL] === this.fleet).length);
-      w.result.maxActive = Math.max(w.result.maxActive, flying.filter((m) => !['', 'Pending'].includes(m.status?.phase ?? '')).length);
+      const active = flying.filter((m) => !['', 'Pending'].includes(m.status?.phase ?? '')).length;
+      w.result.maxActive = Math.max(w.result.maxActive, active);
+      const last = w.result.steps.at(-1)!;
+      if (last.inFlight !== flying.length || last.active !== active) w.result.steps.push({ at: Date.now(), inFlight: flying.length, active });
       if (w.result.doneAt === undefined && flying.length === 0 && this.repaired(w.drained)) {
         w.result.doneAt = Date.now();
         w.done();
