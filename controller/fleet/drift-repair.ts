@@ -369,6 +369,8 @@ export function planDrift(input: DriftPlanInput): { remediation: Remediation; me
     remembered,
     misplaced: new Set(Object.keys(misplaced)),
     desired,
+    // desiredVM reads the fleet (uid, spec: its generation), the image, the revision and the index.
+    desiredKey: `${ref.uid}/${generation}/${input.revision}/${JSON.stringify(input.image)}`,
     now,
   });
   const spec = remediationSpecOf(fleet.spec);

@@ -84,6 +84,34 @@ describe('driftView', () => {
     expect(restarting.vms[0]!.drift).toEqual([]);
   });
 
+  it('judges a cached VM object for hand edits once per desired state (desiredKey), again when either changes', () => {
+    let built = 0;
+    const desired = () => {
+      built++;
+      return { metadata: { labels: { 'virtfleet.io/revision': 'r1' } }, spec: spec() };
+    };
+    const clean = vm('web-0');
+    const edited = vm('web-1', spec(2));
+    const run = (vms: V1VirtualMachine[], desiredKey?: string) =>
+      driftView(input({ vms: vms.map((v, i) => entry(v, i)), desired, ...(desiredKey !== undefined ? { desiredKey } : {}) })).vms.map((v) => v.drift.map((d) => d.kind));
+    expect(run([clean, edited], 'k1')).toEqual([[], ['manualEdit']]);
+    expect(built).toBe(2);
+    // The same objects against the same desired state: the findings are remembered, not rebuilt.
+    expect(run([clean, edited], 'k1')).toEqual([[], ['manualEdit']]);
+    expect(built).toBe(2);
+    // Another desired state (a new generation, revision or image) judges them again.
+    expect(run([clean, edited], 'k2')).toEqual([[], ['manualEdit']]);
+    expect(built).toBe(4);
+    // A changed VM is a new object in the cache: judged anew, the unchanged one not.
+    const reverted = vm('web-1');
+    expect(run([clean, reverted], 'k2')).toEqual([[], []]);
+    expect(built).toBe(5);
+    // Without a key nothing is remembered.
+    run([clean, edited]);
+    run([clean, edited]);
+    expect(built).toBe(9);
+  });
+
   it('tells ours from others\' migrations and reads an in-flight migrationState', () => {
     const view = driftView(input({
       vms: [entry(vm('web-0'), 0), entry(vm('web-1'), 1)],

@@ -33,7 +33,28 @@ export interface DriftViewInput {
   /** When this process created a migration or first saw it finished: finer than API timestamps. */
   seen?: (name: string) => { createdAt?: number; finishedAt?: number } | undefined;
   desired: (index: number) => VMShape;
+  /**
+   * Names what `desired` returns (the fleet's uid, generation, revision and image): while it stays
+   * the same, a VM object already judged for hand edits is not judged again. The caches replace an
+   * object on every change, so the same object is the same VM; a fleet of 10,000 VMs otherwise
+   * builds and compares 10,000 desired VMs on every reconcile.
+   */
+  desiredKey?: string;
   now: number;
+}
+
+/** Hand-edit findings of each cached VM object, with the desiredKey they were found against. */
+const manualEdits = new WeakMap<V1VirtualMachine, { key: string; reasons: string[] | undefined }>();
+
+/** The hand edits of a VM at the update revision: how it differs from its desired VM (none: undefined). */
+function manualEditOf(input: DriftViewInput, vm: V1VirtualMachine, index: number): string[] | undefined {
+  const key = input.desiredKey === undefined ? undefined : `${input.desiredKey}/${index}`;
+  const known = key === undefined ? undefined : manualEdits.get(vm);
+  if (known && known.key === key) return known.reasons;
+  const edit = classifyChange(vm, input.desired(index));
+  const reasons = edit.kind !== 'none' ? edit.reasons : undefined;
+  if (key !== undefined) manualEdits.set(vm, { key, reasons });
+  return reasons;
 }
 
 export interface DriftView {
@@ -57,8 +78,7 @@ export function driftView(input: DriftViewInput): DriftView {
     const vmi = input.vmi(name);
     const running = !!vmi && !vmi.metadata?.deletionTimestamp && vmi.status?.phase === 'Running' && !restarting && !vm.metadata?.deletionTimestamp;
     const atRevision = vm.metadata?.labels?.[REVISION_LABEL] === input.updateRevision && !vm.metadata?.deletionTimestamp;
-    const edit = atRevision ? classifyChange(vm, input.desired(index)) : undefined;
-    const manualEdit = edit && edit.kind !== 'none' ? edit.reasons : undefined;
+    const manualEdit = atRevision ? manualEditOf(input, vm, index) : undefined;
     const node = running && vmi?.status?.nodeName ? input.node(vmi.status.nodeName) : undefined;
     const vmPlacement = placementOf(vm.spec.template?.spec);
     const drift: Drift[] = running
