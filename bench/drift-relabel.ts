@@ -11,7 +11,7 @@
 //   node bench/drift-relabel.ts [--nodes 100] [--vms 500] [--relabel 10] [--repetitions 5]
 //     [--budget 5] [--max-concurrent 5] [--kubevirt-parallel <budget>] [--speed 20]
 //     [--phase-ms 200] [--ms-per-gib 1000] [--qps 50] [--burst 100] [--timeout 120] [--inline-sim]
-//     [--sizes VMs/nodes/relabelled,...]
+//     [--sizes VMs/nodes/relabelled,...] [--fleet-only] [--profile dir]
 // --sizes runs one world per size, one after the other, each in a process of its own with the
 // other options, and prints a table of the sizes side by side, e.g.
 //   --sizes 1000/100/10,5000/500/50,10000/1000/100
@@ -22,7 +22,10 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CRD_DIRS } from '../controller/cli/local.ts';
-import { VirtFleetManager } from '../controller/virtfleet.ts';
+import { VirtFleetManager, type VirtFleetOptions } from '../controller/virtfleet.ts';
+import type { GoldenImage } from '../controller/api/objects.ts';
+import { fleetController } from '../controller/fleet/setup.ts';
+import { Manager } from '../controller/runtime/manager.ts';
 import type { VMFleet } from '../controller/fleet/reconciler.ts';
 import { KubeClient } from '../controller/kube/client.ts';
 import { RESOURCES } from '../controller/kube/resources.ts';
@@ -58,6 +61,8 @@ const { values } = parseArgs({
     /** KubeVirt's parallelMigrationsPerCluster in the simulator (default: the budget). */
     'kubevirt-parallel': { type: 'string' },
     sizes: { type: 'string' },
+    /** Runs the fleet controller alone once the GoldenImage controller has recorded the image (see below). */
+    'fleet-only': { type: 'boolean', default: false },
     /** Writes a CPU profile of this process (controller and watches) over the first repetition's repair into this directory. */
     profile: { type: 'string' },
   },
@@ -289,7 +294,7 @@ const plane = await ControlPlane.start({ assets: await ensureAssets() }).catch(a
   throw err;
 });
 let stopSim: (() => Promise<void>) | undefined;
-let manager: VirtFleetManager | undefined;
+let manager: { start(): Promise<void>; stop(): Promise<void> } | undefined;
 let tracker: DriftTracker | undefined;
 const errors: string[] = [];
 try {
@@ -311,15 +316,35 @@ try {
 
   const requests = new RequestCounter();
   const infoLog: { at: number; text: string }[] = [];
-  manager = new VirtFleetManager({
+  const managerOptions = {
     kubeConfig: plane.kubeConfig(),
     namespace,
     migrationBudget: budget,
     ...(values.qps ? { qps: Number(values.qps) } : {}),
     ...(values.burst ? { burst: Number(values.burst) } : {}),
     log: { info: (msg, fields) => void infoLog.push({ at: Date.now(), text: `${msg} ${JSON.stringify(fields ?? {})}` }), error: (msg, fields) => void errors.push(`${msg} ${JSON.stringify(fields ?? {})}`) },
-    onRequest: (method, path) => requests.record(method, path),
-  });
+    onRequest: (method: string, path: string) => requests.record(method, path),
+  } satisfies VirtFleetOptions;
+  if (values['fleet-only']) {
+    // The GoldenImage controller records the image's versions and channels, then stops, and the
+    // fleet controller runs alone: the GoldenImage reconcile (usage counts and health judgements
+    // over every VM, on every VM and VMI event) would otherwise share its event loop.
+    const full = new VirtFleetManager(managerOptions);
+    await full.start();
+    for (let waited = 0; ; waited += 200) {
+      const image = await client.get<GoldenImage>(RESOURCES.goldenImage, { namespace, name: 'fedora' });
+      if (image?.status?.channels?.some((c) => c.name === 'stable' && c.version)) break;
+      if (waited > 60_000) throw new Error(`GoldenImage without its stable channel after 60 s: ${JSON.stringify(image?.status)}`);
+      await sleep(200);
+    }
+    await full.stop();
+    const fleetOnly = new Manager(managerOptions);
+    fleetOnly.add('vmfleet', (ctx) => fleetController(ctx, managerOptions));
+    manager = fleetOnly;
+    console.log('GoldenImage recorded; the fleet controller runs alone (--fleet-only)');
+  } else {
+    manager = new VirtFleetManager(managerOptions);
+  }
   await manager.start();
   tracker = new DriftTracker(plane.kubeConfig(), client, namespace, fleetName, vms);
   await tracker.start();
