@@ -2,7 +2,7 @@
 // text-format parser) and the /healthz and /readyz probes, not ready until its caches synced;
 // exit code 2, and no local cluster, when its config is missing or unusable; and in-cluster
 // credentials that follow a rotated ServiceAccount token.
-import { mkdirSync, mkdtempSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,7 @@ const run = (args: string[], env?: NodeJS.ProcessEnv) => {
 };
 afterAll(async () => {
   await Promise.all(processes.map((p) => (p.child.exitCode === null && p.child.signalCode === null ? p.kill('SIGKILL') : Promise.resolve())));
+  rmSync(dir, { recursive: true, force: true });
 });
 
 /** An environment with no cluster in it: no KUBECONFIG, not in a pod, an empty home. */
