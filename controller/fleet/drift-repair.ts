@@ -54,7 +54,6 @@ export interface Remediation {
   outcomes: MigrationOutcome[];
 }
 
-
 export interface DriftRepairOptions {
   client: KubeClient;
   caches: FleetCaches;
