@@ -21,23 +21,18 @@ import { Session } from 'node:inspector/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CRD_DIRS } from '../controller/cli/local.ts';
 import { VirtFleetManager, type VirtFleetOptions } from '../controller/virtfleet.ts';
 import type { GoldenImage } from '../controller/api/objects.ts';
 import { fleetController } from '../controller/fleet/setup.ts';
 import { Manager } from '../controller/runtime/manager.ts';
 import type { VMFleet } from '../controller/fleet/reconciler.ts';
-import { KubeClient } from '../controller/kube/client.ts';
 import { RESOURCES } from '../controller/kube/resources.ts';
-import { ensureAssets } from '../controller/local/assets.ts';
-import { ControlPlane } from '../controller/local/control-plane.ts';
-import { installCrds } from '../controller/local/install-crds.ts';
 import { defaultSimConfig, type DeepPartial, type SimConfig } from '../sim/config.ts';
 import { vmiRequests } from '../sim/rules/resources.ts';
 import { Simulator } from '../sim/simulator.ts';
-import { createRegistryObjects, goldenImage, vmFleet } from '../test/fixtures/fleets.ts';
-import { startSharedRegistry } from '../test/harness/registry.ts';
+import { vmFleet } from '../test/fixtures/fleets.ts';
 import { DriftTracker, type RepairResult } from './lib/drift-tracker.ts';
+import { startBenchCluster } from './lib/fleet-world.ts';
 import { spawnSimulator } from './lib/sim-child.ts';
 
 const { values } = parseArgs({
@@ -288,21 +283,12 @@ if (values.sizes) {
 const loadAtStart = loadavg();
 
 // The fixture GoldenImage names a loopback registry holding its images (tag 42, v1..v3).
-const registry = await startSharedRegistry();
-const plane = await ControlPlane.start({ assets: await ensureAssets() }).catch(async (err: unknown) => {
-  await registry.stop();
-  throw err;
-});
+const { plane, client, stop: stopCluster } = await startBenchCluster(namespace);
 let stopSim: (() => Promise<void>) | undefined;
 let manager: { start(): Promise<void>; stop(): Promise<void> } | undefined;
 let tracker: DriftTracker | undefined;
 const errors: string[] = [];
 try {
-  await installCrds(plane.kubeConfig(), CRD_DIRS);
-  const client = new KubeClient(plane.kubeConfig(), { qps: 0, maxSockets: 32 });
-  await client.create(RESOURCES.namespace, { metadata: { name: namespace } });
-  await createRegistryObjects(client, namespace);
-  await client.create(RESOURCES.goldenImage, goldenImage(namespace, 'fedora'));
 
   const simStarted = Date.now();
   if (values['inline-sim']) {
@@ -573,6 +559,5 @@ try {
   await tracker?.stop();
   await manager?.stop();
   await stopSim?.();
-  await plane.stop();
-  await registry.stop();
+  await stopCluster();
 }

@@ -28,17 +28,11 @@ import { parseArgs } from 'node:util';
 import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { VMFleetSpec } from '../controller/api/generated/types.ts';
 import { REVISION_LABEL } from '../controller/core/fleet/names.ts';
-import { KubeClient } from '../controller/kube/client.ts';
 import { RESOURCES } from '../controller/kube/resources.ts';
-import { ensureAssets } from '../controller/local/assets.ts';
-import { ControlPlane } from '../controller/local/control-plane.ts';
-import { installCrds } from '../controller/local/install-crds.ts';
-import { CRD_DIRS } from '../controller/cli/local.ts';
 import { defaultSimConfig, type DeepPartial, type SimConfig } from '../sim/config.ts';
-import { createRegistryObjects, goldenImage, vmFleet } from '../test/fixtures/fleets.ts';
-import { startSharedRegistry } from '../test/harness/registry.ts';
+import { vmFleet } from '../test/fixtures/fleets.ts';
 import { spawnController, type ControllerChild, type ControllerStats } from './lib/controller-child.ts';
-import { max, median, sleep } from './lib/fleet-world.ts';
+import { max, median, sleep, startBenchCluster } from './lib/fleet-world.ts';
 import { restartStandalone, RolloutTracker, type RolloutResult } from './lib/rollout-tracker.ts';
 import { spawnSimulator } from './lib/sim-child.ts';
 
@@ -167,21 +161,12 @@ function analyse(r: RolloutResult, size: number, strategy: Strategy): Pick<Row, 
   };
 }
 
-const registry = await startSharedRegistry();
-const plane = await ControlPlane.start({ assets: await ensureAssets() }).catch(async (err: unknown) => {
-  await registry.stop();
-  throw err;
-});
+const { plane, client, stop: stopCluster } = await startBenchCluster(namespace);
 let stopSim: (() => Promise<void>) | undefined;
 let controller: ControllerChild | undefined;
 let tracker: RolloutTracker | undefined;
 const rows: Row[] = [];
 try {
-  await installCrds(plane.kubeConfig(), CRD_DIRS);
-  const client = new KubeClient(plane.kubeConfig(), { qps: 0, maxSockets: 32 });
-  await client.create(RESOURCES.namespace, { metadata: { name: namespace } });
-  await createRegistryObjects(client, namespace);
-  await client.create(RESOURCES.goldenImage, goldenImage(namespace, 'fedora'));
   stopSim = (await spawnSimulator(plane.kubeconfigPath, simOverrides)).stop;
   controller = await spawnController(plane.kubeconfigPath, { namespace, qps: values.qps!, burst: values.burst!, migrationBudgetScope: 'namespace' });
   tracker = new RolloutTracker(plane.kubeConfig(), client, namespace);
@@ -299,6 +284,5 @@ try {
   await tracker?.stop();
   await controller?.stop();
   await stopSim?.();
-  await plane.stop();
-  await registry.stop();
+  await stopCluster();
 }

@@ -2,13 +2,13 @@
 // fixture image, one GoldenImage, the KubeVirt/CDI simulator in a child process on N nodes
 // (every VMI is Running soon after its VM is created), and fleets of alike VMs added on demand.
 import { availableParallelism, loadavg } from 'node:os';
-import { join } from 'node:path';
 import type { VMFleet } from '../../controller/fleet/reconciler.ts';
 import { KubeClient } from '../../controller/kube/client.ts';
 import { RESOURCES } from '../../controller/kube/resources.ts';
 import { ensureAssets } from '../../controller/local/assets.ts';
 import { ControlPlane } from '../../controller/local/control-plane.ts';
 import { installCrds } from '../../controller/local/install-crds.ts';
+import { CRD_DIRS } from '../../controller/cli/local.ts';
 import type { DeepPartial, SimConfig } from '../../sim/config.ts';
 import { createRegistryObjects, goldenImage, vmFleet } from '../../test/fixtures/fleets.ts';
 import { startSharedRegistry } from '../../test/harness/registry.ts';
@@ -27,26 +27,52 @@ export interface FleetWorld {
   stop(): Promise<void>;
 }
 
-export async function startFleetWorld(o: { namespace: string; nodes: number; speed: number; vmsPerFleet: number }): Promise<FleetWorld> {
+/** A benchmark's cluster: what every world starts from (see startBenchCluster). */
+export interface BenchCluster {
+  plane: ControlPlane;
+  /** Unlimited (no client rate limit), for the benchmark's own setup and reads. */
+  client: KubeClient;
+  /** Stops the control plane, then the registry. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A loopback registry holding the fixture images, a control plane with VirtFleet's, KubeVirt's and
+ * CDI's CRDs, and `namespace` with the fixture GoldenImage `fedora` and its registry objects. What
+ * it started is stopped again if a later step fails.
+ */
+export async function startBenchCluster(namespace: string): Promise<BenchCluster> {
   const registry = await startSharedRegistry();
   const plane = await ControlPlane.start({ assets: await ensureAssets() }).catch(async (err: unknown) => {
     await registry.stop();
     throw err;
   });
-  let stopSim: (() => Promise<void>) | undefined;
   const stop = async () => {
-    await stopSim?.();
     await plane.stop();
     await registry.stop();
   };
   try {
-    const root = join(import.meta.dirname, '..', '..');
-    await installCrds(plane.kubeConfig(), [join(root, 'crds'), join(root, 'schemas', 'kubevirt')]);
+    await installCrds(plane.kubeConfig(), CRD_DIRS);
     const client = new KubeClient(plane.kubeConfig(), { qps: 0, maxSockets: 32 });
-    const { namespace } = o;
     await client.create(RESOURCES.namespace, { metadata: { name: namespace } });
     await createRegistryObjects(client, namespace);
     await client.create(RESOURCES.goldenImage, goldenImage(namespace, 'fedora'));
+    return { plane, client, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+export async function startFleetWorld(o: { namespace: string; nodes: number; speed: number; vmsPerFleet: number }): Promise<FleetWorld> {
+  const { plane, client, stop: stopCluster } = await startBenchCluster(o.namespace);
+  let stopSim: (() => Promise<void>) | undefined;
+  const stop = async () => {
+    await stopSim?.();
+    await stopCluster();
+  };
+  try {
+    const { namespace } = o;
     const sim: DeepPartial<SimConfig> = {
       namespaces: [namespace],
       speed: o.speed,
