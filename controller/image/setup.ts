@@ -92,11 +92,9 @@ export function imageController(ctx: ManagerContext, o: ImageControllerOptions):
       { informer: dataVolumes, keysFor: imagesOfDataVolume },
       { informer: dataSources, keysFor: ownerKey },
       { informer: fleets, keysFor: (fleet) => imageKeyOfFleet(fleet as VMFleet) },
-      // VMs and VMIs change an image's usage and health counts: a scale-out or a rollout moves
-      // hundreds at once, and a count a second old is fresh enough for status and gates.
-      { informer: vms, keysFor: (vm) => imagesReferencedBy(vm as V1VirtualMachine, imagesOfRepository, dataVolumes, dataSources), coalesceMs: USAGE_COALESCE_MS },
+      { informer: vms, keysFor: (vm) => imagesReferencedBy(vm as V1VirtualMachine, imagesOfRepository, dataVolumes, dataSources) },
       // A fleet VM's new VMI starting (or failing) on a version: the image its fleet boots.
-      { informer: vmis, keysFor: (vmi) => imageKeyOfFleet(fleets.get(vmi.metadata?.labels?.[FLEET_LABEL] ?? '', vmi.metadata?.namespace)), coalesceMs: USAGE_COALESCE_MS },
+      { informer: vmis, keysFor: (vmi) => imageKeyOfFleet(fleets.get(vmi.metadata?.labels?.[FLEET_LABEL] ?? '', vmi.metadata?.namespace)) },
     ],
     reconcile: (key) => reconciler.reconcile(key),
     workers: o.workers ?? 2,
@@ -104,9 +102,6 @@ export function imageController(ctx: ManagerContext, o: ImageControllerOptions):
     onError: (key, err) => ctx.log.error('reconcile failed; retrying', { goldenImage: key, error: String(err) }),
   });
 }
-
-/** How long VM and VMI events wait to be taken up together by the image they concern. */
-const USAGE_COALESCE_MS = 1_000;
 
 /** The GoldenImage a fleet boots from, as a key (its namespace defaults to the fleet's). */
 function imageKeyOfFleet(fleet: VMFleet | undefined): string[] {

@@ -39,11 +39,6 @@ export interface Related {
   informer: Source;
   /** The primary keys an event of this kind concerns (none for an event that cannot change a decision). */
   keysFor: (obj: KubernetesObject, type: EventType) => string[];
-  /**
-   * Reconcile the keys this long after the first event of a burst rather than at once, so a burst
-   * (VMs created by the hundred) makes one reconcile per period, not one per event.
-   */
-  coalesceMs?: number;
 }
 
 export interface ControllerOptions {
@@ -78,10 +73,7 @@ export class Controller {
     this.options = options;
     this.queue = new WorkQueue<string>(options.queue);
     options.primary.on((_type, obj) => this.queue.add(keyOf(obj)));
-    for (const r of options.related ?? []) {
-      const enqueue = r.coalesceMs ? (k: string) => this.queue.addAfter(k, r.coalesceMs!) : (k: string) => this.queue.add(k);
-      r.informer.on((type, obj) => r.keysFor(obj, type).forEach(enqueue));
-    }
+    for (const r of options.related ?? []) r.informer.on((type, obj) => r.keysFor(obj, type).forEach((k) => this.queue.add(k)));
   }
 
   /**
