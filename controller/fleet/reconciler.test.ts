@@ -40,17 +40,18 @@ const settle = async () => {
 };
 
 describe('FleetReconciler', () => {
-  it('writes status while the Events of its actions are still being written, and finishes the reconcile only once they are', async () => {
+  it('hands its status and Events over and is done: neither write holds the key, and drain waits for both', async () => {
     const { caches } = world();
     const writes: string[] = [];
+    let statusWritten!: () => void;
     const client = {
       createManaged: async (_res: unknown, vm: V1VirtualMachine) => {
         writes.push(`create ${vm.metadata!.name}`);
         return { ...vm, metadata: { ...vm.metadata, uid: 'vm-uid' } };
       },
-      mergePatch: async (res: { plural: string }, ref: { name: string }, _patch: unknown, subresource?: string) => {
+      mergePatch: (res: { plural: string }, ref: { name: string }, _patch: unknown, subresource?: string) => {
         writes.push(`patch ${res.plural}/${ref.name}${subresource ? `/${subresource}` : ''}`);
-        return {};
+        return new Promise((resolve) => (statusWritten = () => resolve({})));
       },
       get: async () => undefined,
     } as unknown as KubeClient;
@@ -64,15 +65,19 @@ describe('FleetReconciler', () => {
     } as unknown as EventRecorder;
     const reconciler = new FleetReconciler({ client, caches, expectations: new Expectations(), events, log: { info: () => undefined, error: () => undefined }, budget: new MigrationBudget() });
 
-    let finished = false;
-    const reconcile = reconciler.reconcile(`${namespace}/web`).then(() => (finished = true));
-    await settle();
+    await reconciler.reconcile(`${namespace}/web`);
     expect(recorded).toEqual(['Created']);
-    // The Event is still being written: the status is out all the same, the reconcile waits.
+    // The reconcile is over while the status write and the Event are both still under way.
     expect(writes).toEqual(['create web-0', 'patch vmfleets/web/status']);
-    expect(finished).toBe(false);
+    let drained = false;
+    const drain = reconciler.drain().then(() => (drained = true));
+    await settle();
+    expect(drained).toBe(false);
+    statusWritten();
+    await settle();
+    expect(drained).toBe(false);
     eventWritten();
-    await reconcile;
-    expect(finished).toBe(true);
+    await drain;
+    expect(drained).toBe(true);
   });
 });

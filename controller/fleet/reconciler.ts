@@ -20,6 +20,7 @@ import { RESOURCES } from '../kube/resources.ts';
 import type { ReconcileResult } from '../runtime/controller.ts';
 import type { Expectations } from '../runtime/expectations.ts';
 import { splitKey } from '../runtime/keys.ts';
+import { StatusWriter } from '../runtime/status-writer.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { Cache } from '../cache/cache.ts';
 import { vmsLabelledFor, vmsNamedFor } from '../cache/vms.ts';
@@ -60,7 +61,15 @@ export interface FleetReconcilerOptions {
   budget: MigrationBudget;
   backoff?: Backoff;
   now?: () => number;
+  /**
+   * A status write failed (it goes out beside the loop, after the reconcile returned): the key
+   * should be retried with backoff, as a failed reconcile is.
+   */
+  onStatusFailed?: (key: string, err: unknown) => void;
 }
+
+/** The fleet a status write is for (its Events name it). */
+type FleetRef = InvolvedObject;
 
 /** How long the fleet waits before looking again for a free slot in the cluster's migration budget. */
 const BUDGET_RETRY_MS = 500;
@@ -89,10 +98,29 @@ export class FleetReconciler {
   private readonly held = new OwnerMemory<number>();
 
   private readonly drift: DriftRepair;
+  /** Status goes out beside the loop, so the key is free for the next event at once. */
+  private readonly status: StatusWriter<VMFleetStatus, FleetRef>;
+  /** Events of actions still being written (awaited only by drain). */
+  private readonly eventWrites = new Set<Promise<unknown>>();
 
   constructor(options: FleetReconcilerOptions) {
-    this.o = { now: Date.now, backoff: DEFAULT_BACKOFF, ...options };
+    this.o = { now: Date.now, backoff: DEFAULT_BACKOFF, onStatusFailed: () => undefined, ...options };
     this.drift = new DriftRepair(this.o);
+    this.status = new StatusWriter({
+      write: (_key, ref, status) => this.o.client.mergePatch(RESOURCES.vmFleet, { namespace: ref.namespace!, name: ref.name }, { status }, 'status').then(() => undefined),
+      differs: statusDiffers,
+      written: (_key, ref, previous, next) => this.transitionEvents(ref, previous, next),
+      failed: (key, err) => {
+        this.o.log.error('status not written; retrying', { fleet: key, error: errorText(err) });
+        this.o.onStatusFailed(key, err);
+      },
+      now: () => this.o.now(),
+    });
+  }
+
+  /** Resolves once every status and Event handed over so far is written (for a graceful stop). */
+  async drain(): Promise<void> {
+    await Promise.all([this.status.drain(), ...this.eventWrites]);
   }
 
   /** The VM cache showed a VMI (called from the VMI informer), so a restart it awaited is done. */
@@ -105,7 +133,7 @@ export class FleetReconciler {
 
   /** Entries remembered, by memory, over all fleets (bounded by the live objects). */
   memorySizes(): Record<string, number> {
-    return { restarts: this.restarts.size, refused: this.refused.size, held: this.held.size, ...this.drift.memorySizes() };
+    return { restarts: this.restarts.size, refused: this.refused.size, held: this.held.size, statusWrites: this.status.size, ...this.drift.memorySizes() };
   }
 
   private forget(key: string): void {
@@ -114,6 +142,7 @@ export class FleetReconciler {
     this.restarts.forget(key);
     this.held.forget(key);
     this.drift.forget(key);
+    this.status.forget(key);
   }
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
@@ -133,14 +162,15 @@ export class FleetReconciler {
 
     const verdict = this.decide(key, fleet, vms, now);
     const limits = rolloutLimits(rolloutSpecOf(fleet.spec));
-    const base = { generation: fleet.metadata?.generation ?? 0, replicas: fleet.spec.replicas ?? 1, maxUnavailable: limits.maxUnavailable, selector: fleet.spec.selector.matchLabels, previous: fleet.status };
+    const previous = this.status.current(key, { uid: fleet.metadata!.uid!, status: fleet.status });
+    const base = { generation: fleet.metadata?.generation ?? 0, replicas: fleet.spec.replicas ?? 1, maxUnavailable: limits.maxUnavailable, selector: fleet.spec.selector.matchLabels, previous };
     if ('stalled' in verdict) {
-      await this.writeStatus(fleet, fleetStatus({ ...base, stalled: verdict.stalled, acting: false, now: new Date(now).toISOString() }));
+      this.writeStatus(key, fleet, fleetStatus({ ...base, stalled: verdict.stalled, acting: false, now: new Date(now).toISOString() }));
       return;
     }
     // The image's version is not ready yet: nothing is done to the VMs; the image's events bring the fleet back.
     if ('waiting' in verdict) {
-      await this.writeStatus(fleet, fleetStatus({ ...base, waiting: verdict.waiting, acting: false, now: new Date(now).toISOString() }));
+      this.writeStatus(key, fleet, fleetStatus({ ...base, waiting: verdict.waiting, acting: false, now: new Date(now).toISOString() }));
       return;
     }
     const { plan, heal, image, revision, remediation } = verdict;
@@ -170,16 +200,15 @@ export class FleetReconciler {
     const live = verdict.observed.filter((vm) => !vm.deleting);
     const runs = Object.fromEntries(live.flatMap((vm) => (verdict.runs[vm.name] !== undefined ? [[vm.name, verdict.runs[vm.name]!]] : [])));
     const held = plan.complete ? heldBack(live, revision, rolloutSpecOf(fleet.spec)) : undefined;
-    // The status goes out while the actions' Events are still being written, not after them: the
-    // key is held until both are done, and a VM that turns ready meanwhile waits for its next
-    // restart until then (one round trip less of that per reconcile in a rollout).
-    try {
-      await this.writeStatus(fleet, fleetStatus({
-        ...base, plan, ...(stalled ? { stalled } : {}), imageVersion: image.version, runs, ...(held ? { held } : {}), acting, drift: remediation.drift, conflicts, deprecated: verdict.deprecated,
-        ...(failure !== undefined ? { failure: errorText(failure) } : {}), now: new Date(now).toISOString(),
-      }));
-    } finally {
-      await outcome.events;
+    // Status and the actions' Events go out beside the loop: the key is free at once, so a VM
+    // that turns ready meanwhile gets its restart without waiting for either write.
+    this.writeStatus(key, fleet, fleetStatus({
+      ...base, plan, ...(stalled ? { stalled } : {}), imageVersion: image.version, runs, ...(held ? { held } : {}), acting, drift: remediation.drift, conflicts, deprecated: verdict.deprecated,
+      ...(failure !== undefined ? { failure: errorText(failure) } : {}), now: new Date(now).toISOString(),
+    }));
+    if (outcome.events) {
+      const written = outcome.events.finally(() => this.eventWrites.delete(written));
+      this.eventWrites.add(written);
     }
     if (failure !== undefined) throw failure;
     const next = Math.min(plan.nextCheckAt ?? Infinity, verdict.nextCheckAt ?? Infinity, remediation.pollBudget || carried.refused ? now + BUDGET_RETRY_MS : Infinity);
@@ -454,19 +483,16 @@ export class FleetReconciler {
     }
   }
 
-  private async writeStatus(fleet: VMFleet, status: VMFleetStatus): Promise<void> {
-    const previous = fleet.status;
-    if (!statusDiffers(previous, status)) return;
-    const { namespace, name } = { namespace: fleet.metadata!.namespace!, name: fleet.metadata!.name! };
-    await this.o.client.mergePatch(RESOURCES.vmFleet, { namespace, name }, { status }, 'status');
-    await this.transitionEvents(fleet, previous, status);
+  /** Hands the status to the writer: sent after any write of the fleet's still in flight, skipped when nothing changed. */
+  private writeStatus(key: string, fleet: VMFleet, status: VMFleetStatus): void {
+    const involved: FleetRef = { apiVersion: FLEET_API_VERSION, kind: FLEET_KIND, namespace: fleet.metadata!.namespace!, name: fleet.metadata!.name!, uid: fleet.metadata!.uid! };
+    this.status.submit(key, { uid: involved.uid, status: fleet.status, ref: involved }, status);
   }
 
   /** Warning Events when the fleet stalls, Normal ones when a rollout completes or pauses. */
-  private async transitionEvents(fleet: VMFleet, previous: VMFleetStatus | undefined, next: VMFleetStatus): Promise<void> {
+  private async transitionEvents(involved: FleetRef, previous: VMFleetStatus | undefined, next: VMFleetStatus): Promise<void> {
     const was = (type: string) => previous?.conditions?.find((c) => c.type === type);
     const now = (type: string) => next.conditions?.find((c) => c.type === type);
-    const involved: InvolvedObject = { apiVersion: FLEET_API_VERSION, kind: FLEET_KIND, namespace: fleet.metadata!.namespace!, name: fleet.metadata!.name!, uid: fleet.metadata!.uid! };
     const stalled = now('Stalled');
     if (stalled?.status === 'True' && (was('Stalled')?.status !== 'True' || was('Stalled')?.reason !== stalled.reason)) {
       await this.o.events.record(involved, 'Warning', stalled.reason, stalled.message);

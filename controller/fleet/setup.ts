@@ -74,6 +74,8 @@ export function fleetController(ctx: ManagerContext, o: FleetControllerOptions):
     log: ctx.log,
     budget,
     ...(o.migrationBackoff ? { backoff: o.migrationBackoff } : {}),
+    // Bound below, once the controller (and so its queue) exists.
+    onStatusFailed: (key) => controller.queue.addRateLimited(key),
   });
   o.onReconciler?.(reconciler);
   const ownerKey = controllerOwnerKey('VMFleet');
@@ -109,7 +111,7 @@ export function fleetController(ctx: ManagerContext, o: FleetControllerOptions):
     const m = /^(.+)-(0|[1-9]\d*)$/.exec(vm.metadata?.name ?? '');
     return m && fleets.get(m[1]!, vm.metadata?.namespace) ? [`${vm.metadata!.namespace}/${m[1]}`] : [];
   };
-  return new Controller({
+  const controller: Controller = new Controller({
     primary: fleets,
     related: [
       { informer: vms, keysFor: (vm) => [...new Set([...ownerKey(vm), ...fleetOfName(vm)])] },
@@ -127,5 +129,7 @@ export function fleetController(ctx: ManagerContext, o: FleetControllerOptions):
     workers: o.workers ?? 4,
     resyncMs: o.resyncMs ?? 10 * 60_000,
     onError: (key, err) => ctx.log.error('reconcile failed; retrying', { fleet: key, error: String(err) }),
+    drain: () => reconciler.drain(),
   });
+  return controller;
 }

@@ -52,6 +52,8 @@ export interface ControllerOptions {
   onError?: (key: string, err: unknown) => void;
   /** Reconcile every primary object this often even without events (0: never). */
   resyncMs?: number;
+  /** Writes the reconciler sends beside the loop (status, say): stop() waits for them after the workers. */
+  drain?: () => Promise<void>;
 }
 
 /** Maps a child to the key of its controlling owner of the given kind, as `Controller::owns` does. */
@@ -100,6 +102,7 @@ export class Controller {
     clearInterval(this.resync);
     this.queue.shutdown();
     await this.workers;
+    await this.options.drain?.();
     await Promise.all([this.options.primary, ...(this.options.related ?? []).map((r) => r.informer)].map((i) => i.stop()));
   }
 
