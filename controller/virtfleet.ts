@@ -3,6 +3,7 @@
 import type { FleetReconciler } from './fleet/reconciler.ts';
 import { fleetController, type FleetControllerOptions } from './fleet/setup.ts';
 import type { ImageReconciler } from './image/reconciler.ts';
+import type { RetentionGuardRef } from './image/retention-guard.ts';
 import { imageController } from './image/setup.ts';
 import { Manager, type ManagerOptions } from './runtime/manager.ts';
 
@@ -12,6 +13,8 @@ export type VirtFleetOptions = ManagerOptions &
   Omit<FleetControllerOptions, 'onReconciler' | 'onReconcile'> & {
     /** Per request to a registry or HTTP server, for image discovery (default 30 s). */
     sourceTimeoutMs?: number;
+    /** The retention guard's ConfigMap (default virtfleet-system/virtfleet-retiring-versions); false: none. */
+    retentionGuard?: RetentionGuardRef | false;
   };
 
 export class VirtFleetManager {
@@ -37,6 +40,7 @@ export class VirtFleetManager {
         namespace: options.namespace,
         ...(options.resyncMs !== undefined ? { resyncMs: options.resyncMs } : {}),
         ...(options.sourceTimeoutMs !== undefined ? { sourceTimeoutMs: options.sourceTimeoutMs } : {}),
+        ...(options.retentionGuard !== undefined ? { retentionGuard: options.retentionGuard } : {}),
         onReconciler: (r) => (this.imageReconciler = r),
       }),
     );

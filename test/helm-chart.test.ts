@@ -22,6 +22,7 @@ import { FLEET_LABEL } from '../controller/core/fleet/names.ts';
 import { ApiError, KubeClient } from '../controller/kube/client.ts';
 import { RESOURCES } from '../controller/kube/resources.ts';
 import { generateControlPlaneCerts } from '../controller/local/certs.ts';
+import { RETENTION_GUARD_NAME } from '../controller/image/retention-guard.ts';
 import { VirtFleetManager } from '../controller/virtfleet.ts';
 import { createRegistryObjects, goldenImage, vmFleet } from './fixtures/fleets.ts';
 import { createNamespace, kubeConfig, kubectl } from './harness/cluster.ts';
@@ -112,7 +113,8 @@ describe('lint and rendering', () => {
 
   it('renders the CRDs from the same schema as crds/, behind crds.install and crds.keep', async () => {
     const crdsDir = join(REPO_ROOT, 'crds');
-    const committed = await Promise.all((await readdir(crdsDir)).map(async (f) => parse(await readFile(join(crdsDir, f), 'utf8')) as Manifest));
+    const crdFiles = (await readdir(crdsDir)).filter((f) => f.startsWith('virtfleet.io_'));
+    const committed = await Promise.all(crdFiles.map(async (f) => parse(await readFile(join(crdsDir, f), 'utf8')) as Manifest));
     const crdsOf = async (...set: string[]) => documents(await helmOk('template', 'vf', CHART, ...set.flatMap((s) => ['--set', s]))).filter((d) => d.kind === 'CustomResourceDefinition');
     const rendered = await crdsOf();
     expect(rendered.map((d) => [d.metadata.name, d.spec]).sort()).toEqual(committed.map((d) => [d.metadata.name, d.spec]).sort());
@@ -124,17 +126,19 @@ describe('lint and rendering', () => {
     expect(await crdsOf('crds.install=false')).toEqual([]);
   });
 
-  it('grants Roles in the watched namespace only, the Lease only by name, and passes the controller flags', async () => {
+  it('grants Roles in the watched namespace only, the Lease and the retention guard\'s ConfigMap only by name, and passes the controller flags', async () => {
     const docs = documents(await helmOk('template', 'vf', CHART, '-n', 'virtfleet-system', '--set', 'watchNamespace=fleets', '--set', 'controller.qps=7', '--set', 'controller.logLevel=debug'));
     const byKind = (kind: string) => docs.filter((d) => d.kind === kind);
-    expect(byKind('Role').map((r) => [r.metadata.name, r.metadata.namespace])).toEqual([['vf-virtfleet', 'fleets'], ['vf-virtfleet-leader-election', 'virtfleet-system']]);
+    expect(byKind('Role').map((r) => [r.metadata.name, r.metadata.namespace])).toEqual([['vf-virtfleet', 'fleets'], ['vf-virtfleet-retention-guard', 'virtfleet-system'], ['vf-virtfleet-leader-election', 'virtfleet-system']]);
     const clusterRules = byKind('ClusterRole').flatMap((r) => r.rules as { resources: string[]; verbs: string[] }[]);
     expect(clusterRules.flatMap((r) => r.verbs).every((v) => v === 'list' || v === 'watch')).toBe(true);
     expect(clusterRules.flatMap((r) => r.resources).sort()).toEqual(['goldenimages', 'nodes']);
-    const lease = byKind('Role')[1]!.rules as { resourceNames?: string[]; verbs: string[] }[];
+    const guard = byKind('Role')[1]!.rules as { resourceNames?: string[]; verbs: string[] }[];
+    expect(guard).toEqual([{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['virtfleet-retiring-versions'], verbs: ['get', 'patch'] }]);
+    const lease = byKind('Role')[2]!.rules as { resourceNames?: string[]; verbs: string[] }[];
     expect(lease).toEqual([expect.objectContaining({ verbs: ['create'] }), expect.objectContaining({ resourceNames: ['virtfleet-controller'], verbs: ['get', 'update'] })]);
     const args = ((byKind('Deployment')[0]!.spec as { template: { spec: { containers: { args: string[] }[] } } }).template.spec.containers[0]!.args);
-    expect(args).toEqual(expect.arrayContaining(['run', '--namespace=fleets', '--leader-elect', '--leader-election-namespace=virtfleet-system', '--qps=7', '--log-level=debug', '--migration-budget-scope=namespace', '--metrics-bind-address=:8080', '--health-probe-bind-address=:8081']));
+    expect(args).toEqual(expect.arrayContaining(['run', '--namespace=fleets', '--leader-elect', '--leader-election-namespace=virtfleet-system', '--qps=7', '--log-level=debug', '--migration-budget-scope=namespace', '--retention-guard-namespace=virtfleet-system', '--metrics-bind-address=:8080', '--health-probe-bind-address=:8081']));
   });
 
   it('refuses values of the wrong type and several replicas without leader election', async () => {
@@ -166,7 +170,7 @@ describe('on the API server', () => {
     // Every object of the release exists.
     const manifest = await helmOk('get', 'manifest', release, '-n', ns.name);
     const objects = documents(manifest);
-    expect(objects.map((o) => o.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'CustomResourceDefinition', 'Deployment', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
+    expect(objects.map((o) => o.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CustomResourceDefinition', 'CustomResourceDefinition', 'Deployment', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
     const got = await exec(process.env.VIRTFLEET_TEST_KUBECTL!, ['--kubeconfig', process.env.VIRTFLEET_TEST_KUBECONFIG!, 'get', '-n', ns.name, '-f', '-', '-o', 'name'], manifest);
     expect(got.stderr).toBe('');
     expect(got.stdout.trim().split('\n')).toHaveLength(objects.length);
@@ -251,6 +255,7 @@ describe('on the API server', () => {
         resyncMs: 60_000,
         migrationBudgetScope: 'namespace',
         leaderElection: { namespace: c.namespace },
+        retentionGuard: { namespace: c.namespace, name: RETENTION_GUARD_NAME },
         log: { info: () => undefined, error: (msg, fields) => void errors.push(`${msg} ${JSON.stringify(fields ?? {})}`) },
       });
       await manager.start();
@@ -405,7 +410,7 @@ async function writeKubeconformSchemas(dir: string): Promise<void> {
   closedDefinitions['io.k8s.apimachinery.pkg.util.intstr.IntOrString'] = { oneOf: [{ type: 'string' }, { type: 'integer' }] };
   closedDefinitions['io.k8s.apimachinery.pkg.api.resource.Quantity'] = { oneOf: [{ type: 'string' }, { type: 'number' }] };
   const fileName = (kind: string, group: string, version: string) => `${kind.toLowerCase()}-${group || version}-${version}.json`;
-  const wanted = ['Deployment', 'Service', 'ServiceAccount', 'ConfigMap', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'PodDisruptionBudget', 'NetworkPolicy', 'CustomResourceDefinition'];
+  const wanted = ['Deployment', 'Service', 'ServiceAccount', 'ConfigMap', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'PodDisruptionBudget', 'NetworkPolicy', 'CustomResourceDefinition', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'];
   for (const [name, def] of Object.entries(definitions)) {
     const gvks = (def['x-kubernetes-group-version-kind'] as { group: string; version: string; kind: string }[] | undefined) ?? [];
     for (const gvk of gvks) {
@@ -414,6 +419,7 @@ async function writeKubeconformSchemas(dir: string): Promise<void> {
     }
   }
   for (const f of await readdir(join(REPO_ROOT, 'crds'))) {
+    if (!f.startsWith('virtfleet.io_')) continue; // the CRDs, not the retention guard's policy
     const crd = parse(await readFile(join(REPO_ROOT, 'crds', f), 'utf8')) as { spec: { group: string; names: { kind: string }; versions: { name: string; schema: { openAPIV3Schema: JsonSchema } }[] } };
     for (const v of crd.spec.versions) {
       await writeFile(join(dir, fileName(crd.spec.names.kind, crd.spec.group, v.name)), JSON.stringify(closed(v.schema.openAPIV3Schema)));

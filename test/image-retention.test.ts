@@ -7,7 +7,8 @@
 // Deleted (deletedAt, DataVolume and PVC gone), and no protected one is ever marked for deletion.
 // Then the race of a use that begins while retention decides: a VM cloning version X created in
 // the same instant keepUnused is lowered so that X becomes deletable, in a bounded loop; X is
-// never deleted after that VM was created.
+// never deleted after that VM was created (the retention guard refuses a VM that comes while X
+// is being deleted, which is the third outcome).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import { Watch, type V1PersistentVolumeClaim } from '@kubernetes/client-node';
@@ -17,6 +18,7 @@ import type { AddressInfo } from 'node:net';
 import type { GoldenImageStatus } from '../controller/api/generated/types.ts';
 import type { GoldenImage } from '../controller/api/objects.ts';
 import type { DataVolume } from '../controller/core/image/cdi.ts';
+import { RETENTION_GUARD_MESSAGE } from '../controller/image/retention-guard.ts';
 import { pathOf, RESOURCES } from '../controller/kube/resources.ts';
 import { vmFleet } from './fixtures/fleets.ts';
 import { kubeConfig } from './harness/cluster.ts';
@@ -215,10 +217,23 @@ describe('retention of DataVolume versions', () => {
       const jitter = [0, 10, 25, 50, 100, 200][round]!;
       const [, created] = await Promise.all([
         c.client.mergePatch(RESOURCES.goldenImage, { namespace: c.namespace, name: IMAGE }, { spec: { retention: { keepUnused: keptUnused.length - 1 } } }),
-        new Promise((r) => setTimeout(r, jitter)).then(() => c.client.create<V1VirtualMachine>(RESOURCES.vm, cloningVM(vmName, x.pvcName!))),
+        new Promise((r) => setTimeout(r, jitter)).then(() => c.client.create<V1VirtualMachine>(RESOURCES.vm, cloningVM(vmName, x.pvcName!)).catch((err: Error) => {
+          // The retention guard refuses a clone of a version while retention deletes it.
+          if (err.message.includes(RETENTION_GUARD_MESSAGE)) return undefined;
+          throw err;
+        })),
       ]);
-      const createdAt = BigInt(created.metadata!.resourceVersion!);
       const generation = (await c.client.get<GoldenImage>(RESOURCES.goldenImage, { namespace: c.namespace, name: IMAGE }))!.metadata!.generation;
+      if (!created) {
+        // Refused: the VM came while X was being deleted, so nothing uses the version it ends.
+        const gone = await waitForImage(`round ${round} settled`, (y) => y.observedGeneration === generation && versionOf(y, x.name)?.phase === 'Deleted');
+        expect(versionOf(gone, x.name)?.usedBy).toBe(0);
+        expect(deletionMarked.has(dvName(x.name))).toBe(true);
+        outcomes.push('VM refused during the deletion');
+        holders.add(x.name);
+        continue;
+      }
+      const createdAt = BigInt(created.metadata!.resourceVersion!);
       const after = await waitForImage(`round ${round} settled`, (y) => y.observedGeneration === generation && (versionOf(y, x.name)?.phase === 'Deleted' || (versionOf(y, x.name)?.usedBy ?? 0) > 0));
       const marked = deletionMarked.get(dvName(x.name));
       if (versionOf(after, x.name)?.phase === 'Deleted') {

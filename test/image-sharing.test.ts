@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { GoldenImageStatus } from '../controller/api/generated/types.ts';
 import type { GoldenImage } from '../controller/api/objects.ts';
-import { RESOURCES } from '../controller/kube/resources.ts';
+import { DEFAULT_RETENTION_GUARD_NAMESPACE, RETENTION_GUARD_NAME } from '../controller/image/retention-guard.ts';
+import { pathOf, RESOURCES } from '../controller/kube/resources.ts';
 import { DIGESTS, fixtureRepository, goldenImage, vmFleet } from './fixtures/fleets.ts';
 import { fleetCluster, isCondition, type FleetCluster } from './harness/fleet.ts';
 import { waitFor } from './harness/wait.ts';
@@ -72,7 +73,9 @@ describe('sharing a GoldenImage with another namespace', () => {
     expect(writes.b.length).toBeGreaterThan(0);
     expect(writes.a.filter((w) => namespaceOf(w) !== a.namespace)).toEqual([]);
     expect(writes.b.filter((w) => namespaceOf(w) !== b.namespace)).toEqual([]);
-    const foreignReads = (mine: string, list: string[]) => list.filter((r) => namespaceOf(r) !== undefined && namespaceOf(r) !== mine);
+    // Beside its namespace, each reads the retention guard's ConfigMap in the controller's own namespace (as it would its Lease).
+    const guardConfigMap = pathOf(RESOURCES.configMap, DEFAULT_RETENTION_GUARD_NAMESPACE, RETENTION_GUARD_NAME);
+    const foreignReads = (mine: string, list: string[]) => list.filter((r) => namespaceOf(r) !== undefined && namespaceOf(r) !== mine && !r.endsWith(` ${guardConfigMap}`));
     expect(foreignReads(a.namespace, reads.a)).toEqual([]);
     expect(foreignReads(b.namespace, reads.b)).toEqual([]);
     expect(reads.b.some((r) => r.includes('/goldenimages') && namespaceOf(r) === undefined)).toBe(true);

@@ -76,6 +76,7 @@ export function buildProgram(): Command {
     .option('--migration-budget-scope <scope>', 'whose migrations count against the budget: cluster (every namespace, whatever -n says) or namespace (only those of -n)', RUN_DEFAULTS.migrationBudgetScope)
     .option('--migration-backoff <duration>', 'delay before retrying a VM\'s failed migration, doubled after each further failure', RUN_DEFAULTS.migrationBackoff)
     .option('--migration-backoff-max <duration>', 'longest delay between retries of a VM\'s migration', RUN_DEFAULTS.migrationBackoffMax)
+    .option('--retention-guard-namespace <ns>', 'namespace of the ConfigMap the retention guard\'s ValidatingAdmissionPolicy reads (default: $POD_NAMESPACE, else virtfleet-system)')
     .option('--metrics-bind-address <address>', 'where to serve Prometheus /metrics, as :8080 or 127.0.0.1:8080; 0 turns it off', RUN_DEFAULTS.metricsBindAddress)
     .option('--health-probe-bind-address <address>', 'where to serve /healthz and /readyz, as :8081 or 127.0.0.1:8081; 0 turns them off', RUN_DEFAULTS.healthProbeBindAddress)
     .option('--log-level <level>', 'info, debug (also every reconcile) or error (errors only)', RUN_DEFAULTS.logLevel)

@@ -16,6 +16,7 @@ export interface RunFlags {
   migrationBudgetScope: string;
   migrationBackoff: string;
   migrationBackoffMax: string;
+  retentionGuardNamespace?: string;
   /** host:port of /metrics; "0" turns it off. */
   metricsBindAddress: string;
   /** host:port of /healthz and /readyz; "0" turns them off. */

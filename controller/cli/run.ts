@@ -7,6 +7,7 @@ import type { KubeConfigLike } from '../kube/kubeconfig.ts';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { GoldenImage, VMFleet } from '../api/objects.ts';
 import { parseDuration } from '../core/duration.ts';
+import { DEFAULT_RETENTION_GUARD_NAMESPACE, RETENTION_GUARD_NAME } from '../image/retention-guard.ts';
 import { RESOURCES } from '../kube/resources.ts';
 import { ControllerMetrics } from '../metrics/controller-metrics.ts';
 import { listen, metricsHandler, parseBindAddress, probesHandler, type RunningServer } from '../metrics/servers.ts';
@@ -81,6 +82,7 @@ export async function startController(
     resyncMs: parseDuration(flags.resync),
     migrationBudget: positiveInteger('--migration-budget', flags.migrationBudget),
     migrationBudgetScope: budgetScope(flags.migrationBudgetScope, flags.namespace),
+    retentionGuard: { namespace: flags.retentionGuardNamespace ?? process.env.POD_NAMESPACE ?? DEFAULT_RETENTION_GUARD_NAMESPACE, name: RETENTION_GUARD_NAME },
     migrationBackoff: { baseMs: parseDuration(flags.migrationBackoff), maxMs: parseDuration(flags.migrationBackoffMax) },
     ...(flags.leaderElect
       ? {

@@ -29,6 +29,7 @@ import type { EventRecorder, InvolvedObject } from '../runtime/events.ts';
 import { splitKey } from '../runtime/keys.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { confirmManifest, lookAtSource, type SourceMemory, type SourceProblem } from './discovery.ts';
+import { guardKey, type RetentionGuard } from './retention-guard.ts';
 import { gateOnSignature, newSignatureMemory, SIGNATURE_INVALID, type SignatureMemory } from './signatures.ts';
 
 export interface ImageCaches {
@@ -51,6 +52,8 @@ export interface ImageReconcilerOptions {
   namespace?: string | undefined;
   /** Per request to a registry or HTTP server (default 30 s). */
   sourceTimeoutMs?: number;
+  /** Holds the PVCs being deleted against new clones (retention-guard.ts); unguarded without it. */
+  retentionGuard?: RetentionGuard | undefined;
   now?: () => number;
 }
 
@@ -84,6 +87,7 @@ export class ImageReconciler {
   private readonly o: ImageReconcilerOptions;
   private readonly now: () => number;
   private readonly memory = new Map<string, Remembered>();
+  private guardPrepared: Promise<void> | undefined;
 
   constructor(options: ImageReconcilerOptions) {
     this.o = options;
@@ -352,9 +356,38 @@ export class ImageReconciler {
 
   /**
    * Deletes the planned versions' DataVolumes and PVCs, each only after a live list of VMs and
-   * DataVolumes shows no use began since the cache was read.
+   * DataVolumes shows no use began since the cache was read. With the retention guard, new clones
+   * of those PVCs are refused by the API server from before that list until the deletes are done,
+   * so no use can begin between the list and the delete either.
    */
   private async deleteVersions(ref: ImageRef, spec: GoldenImage['spec'], versions: RecordedVersion[], plan: ReturnType<typeof retentionPlan>, channels: { name: string; version?: string }[], pinned: string[]): Promise<Set<string>> {
+    const guard = this.o.retentionGuard;
+    if (!guard) return this.deleteConfirmed(ref, spec, versions, plan, channels, pinned);
+    // New clones of the PVCs are refused first; only then does the live check below see every use.
+    const pvcOf = (name: string) => versions.find((v) => v.name === name)?.pvcName ?? dataVolumeName(ref.name, name);
+    const keys = plan.delete.map((name) => guardKey(ref.namespace, pvcOf(name)));
+    await this.prepareGuard();
+    const held = await guard.hold(Object.fromEntries(plan.delete.map((name, i) => [keys[i]!, `${ref.namespace}/${ref.name} ${name}`])));
+    if (!held) return this.deleteConfirmed(ref, spec, versions, plan, channels, pinned);
+    try {
+      await guard.inForce(ref.namespace, pvcOf(plan.delete[0]!));
+      return await this.deleteConfirmed(ref, spec, versions, plan, channels, pinned);
+    } finally {
+      await guard.release(keys);
+    }
+  }
+
+  /** Clears what an earlier term left in the retention guard, once per term; holds wait for it. */
+  prepareGuard(): Promise<void> {
+    const guard = this.o.retentionGuard;
+    this.guardPrepared ??= guard
+      ? guard.clearLeftovers(this.o.namespace).catch((err: unknown) => this.o.log.error('retention guard: entries of an earlier term not cleared', { error: String(err) }))
+      : Promise.resolve();
+    return this.guardPrepared;
+  }
+
+  /** Lists VMs and DataVolumes live and deletes the planned versions nothing uses by them. */
+  private async deleteConfirmed(ref: ImageRef, spec: GoldenImage['spec'], versions: RecordedVersion[], plan: ReturnType<typeof retentionPlan>, channels: { name: string; version?: string }[], pinned: string[]): Promise<Set<string>> {
     const scope = this.o.namespace ? { namespace: this.o.namespace } : {};
     const [vms, dvs] = await Promise.all([
       this.o.client.list<V1VirtualMachine>(RESOURCES.vm, scope),

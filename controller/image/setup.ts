@@ -20,6 +20,7 @@ import { EventRecorder } from '../runtime/events.ts';
 import { keyOf } from '../runtime/keys.ts';
 import type { ManagerContext } from '../runtime/manager.ts';
 import { imagesReferencedBy, ImageReconciler } from './reconciler.ts';
+import { DEFAULT_RETENTION_GUARD_NAMESPACE, RETENTION_GUARD_NAME, RetentionGuard, type RetentionGuardRef } from './retention-guard.ts';
 
 export interface ImageControllerOptions {
   /** Watch and reconcile images of this namespace only (default: all namespaces). */
@@ -29,6 +30,8 @@ export interface ImageControllerOptions {
   resyncMs?: number;
   /** Per request to a registry or HTTP server (default 30 s). */
   sourceTimeoutMs?: number;
+  /** The retention guard's ConfigMap (retention-guard.ts); false: retention goes unguarded. */
+  retentionGuard?: RetentionGuardRef | false;
   onReconciler?: (reconciler: ImageReconciler) => void;
 }
 
@@ -50,8 +53,11 @@ export function imageController(ctx: ManagerContext, o: ImageControllerOptions):
     log: ctx.log,
     namespace: ns,
     ...(o.sourceTimeoutMs !== undefined ? { sourceTimeoutMs: o.sourceTimeoutMs } : {}),
+    ...(o.retentionGuard !== false ? { retentionGuard: new RetentionGuard(ctx.client, o.retentionGuard ?? { namespace: DEFAULT_RETENTION_GUARD_NAMESPACE, name: RETENTION_GUARD_NAME }, ctx.log) } : {}),
   });
   o.onReconciler?.(reconciler);
+  // A new term clears what the last one may have left held (its process stopped mid-deletion).
+  void reconciler.prepareGuard();
 
   // Images by registry repository, so a VM event finds the images its containerDisks name.
   const byRepository = new Map<string, Set<string>>();

@@ -1,6 +1,8 @@
 // Installs CRD manifests into a cluster with server-side apply and waits until each is
-// Established, so callers can create custom resources at once. Manifests go out as raw JSON:
-// client-node's typed serializer would drop schema keys such as x-kubernetes-int-or-string.
+// Established, so callers can create custom resources at once; then the admission policies that
+// sit beside them (the retention guard), with the namespaces their bindings' parameters live in.
+// Manifests go out as raw JSON: client-node's typed serializer would drop schema keys such as
+// x-kubernetes-int-or-string.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -14,12 +16,18 @@ interface CrdStatus extends ObjectLike {
   status?: { conditions?: { type: string; status: string }[] };
 }
 
-export function readCrdManifests(dir: string): ObjectLike[] {
+const POLICY = { group: 'admissionregistration.k8s.io', version: 'v1', kind: 'ValidatingAdmissionPolicy', plural: 'validatingadmissionpolicies', namespaced: false } as const;
+const BINDING = { ...POLICY, kind: 'ValidatingAdmissionPolicyBinding', plural: 'validatingadmissionpolicybindings' } as const;
+
+function readManifests(dir: string): ObjectLike[] {
   return readdirSync(dir)
     .filter((f) => f.endsWith('.yaml'))
     .sort()
-    .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => d.toJS() as ObjectLike))
-    .filter((o) => o?.kind === 'CustomResourceDefinition');
+    .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => d.toJS() as ObjectLike));
+}
+
+export function readCrdManifests(dir: string): ObjectLike[] {
+  return readManifests(dir).filter((o) => o?.kind === 'CustomResourceDefinition');
 }
 
 export async function installCrds(kc: KubeConfig, dirs: string[], timeoutMs = 60_000): Promise<string[]> {
@@ -36,5 +44,12 @@ export async function installCrds(kc: KubeConfig, dirs: string[], timeoutMs = 60
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+  const manifests = dirs.flatMap(readManifests);
+  const policies = manifests.filter((o) => o?.kind === POLICY.kind);
+  const bindings = manifests.filter((o) => o?.kind === BINDING.kind) as (ObjectLike & { spec?: { paramRef?: { namespace?: string } } })[];
+  const namespaces = new Set(bindings.map((b) => b.spec?.paramRef?.namespace).filter((n): n is string => !!n));
+  await Promise.all([...namespaces].map((name) => client.apply({ group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false }, { metadata: { name } }, FIELD_MANAGER)));
+  await Promise.all(policies.map((p) => client.apply(POLICY, p, FIELD_MANAGER)));
+  await Promise.all(bindings.map((b) => client.apply(BINDING, b, FIELD_MANAGER)));
   return names;
 }
