@@ -9,7 +9,8 @@
 // them (POST, as the fleet does) and server-side-applying them. A warm-up round (a fleet of
 // min(N, 100) VMs and as many tuned creates) goes first, so no row pays for cold CRD handlers,
 // schema caches or JIT; then every row runs once per repetition, interleaved.
-//   node bench/fleet-vs-replicaset.ts [--replicas 1000] [--qps 20] [--burst 30] [--reps 3]
+//   node bench/fleet-vs-replicaset.ts [--replicas 1000] [--qps 20] [--burst 30] [--reps 3] [--max-sockets 32]
+// (--max-sockets: the controller client's keep-alive connections, default the manager's 32.)
 // The times depend on the machine; the ratios of one run are what to compare.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -28,7 +29,7 @@ import { loadNote, max, median } from './lib/fleet-world.ts';
 import { scaleReplicaSet } from './lib/kube-controller-manager.ts';
 import { asNew, writeAllTuned } from './lib/tuned-client.ts';
 
-const { values } = parseArgs({ options: { replicas: { type: 'string', default: '1000' }, qps: { type: 'string', default: '20' }, burst: { type: 'string', default: '30' }, reps: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { replicas: { type: 'string', default: '1000' }, qps: { type: 'string', default: '20' }, burst: { type: 'string', default: '30' }, reps: { type: 'string', default: '3' }, 'max-sockets': { type: 'string' } } });
 const replicas = Number(values.replicas);
 const qps = Number(values.qps);
 const burst = Number(values.burst);
@@ -41,7 +42,7 @@ async function scaleFleet(plane: ControlPlane, namespace: string, replicas: numb
   await client.create(RESOURCES.namespace, { metadata: { name: namespace } });
   await createRegistryObjects(client, namespace);
   await client.create(RESOURCES.goldenImage, goldenImage(namespace, 'fedora'));
-  const manager = new VirtFleetManager({ kubeConfig: plane.kubeConfig(), namespace, qps, burst, log: { info: () => undefined, error: (m, f) => console.error(m, f) } });
+  const manager = new VirtFleetManager({ kubeConfig: plane.kubeConfig(), namespace, qps, burst, ...(values['max-sockets'] ? { maxSockets: Number(values['max-sockets']) } : {}), log: { info: () => undefined, error: (m, f) => console.error(m, f) } });
   await manager.start();
   try {
     await client.create(RESOURCES.vmFleet, vmFleet(namespace, 'bench', { replicas: 0 }));
