@@ -4,6 +4,7 @@
 import type { KubernetesObject, V1Node } from '@kubernetes/client-node';
 import type { GoldenImage, VMFleet } from '../api/objects.ts';
 import { dataVolumeInformer } from '../cache/datavolumes.ts';
+import { ImageChanges } from '../cache/image-changes.ts';
 import { FleetsByNode, NodeChanges } from '../cache/node-index.ts';
 import { nodeInformer } from '../cache/nodes.ts';
 import { vmiInformer } from '../cache/vmis.ts';
@@ -104,8 +105,10 @@ export function fleetController(ctx: ManagerContext, o: FleetControllerOptions):
     const vmi = vmis.get((m as Migration).spec?.vmiName ?? '', m.metadata?.namespace);
     return vmi ? fleetOfChild(vmi) : [];
   };
-  const fleetsOfImage = (image: KubernetesObject) =>
-    fleets.list().filter((f) => f.spec.image.name === image.metadata?.name && (f.spec.image.namespace ?? f.metadata?.namespace) === image.metadata?.namespace).map(keyOf);
+  // Only when something a fleet reads changed: not the use counts the image controller rewrites.
+  const imageChanges = new ImageChanges();
+  const fleetsOfImage = (image: KubernetesObject, type: EventType) =>
+    !imageChanges.changed(type, image as GoldenImage & KubernetesObject) ? [] : fleets.list().filter((f) => f.spec.image.name === image.metadata?.name && (f.spec.image.namespace ?? f.metadata?.namespace) === image.metadata?.namespace).map(keyOf);
   // A VM under a fleet's name that the fleet does not own changes which names it may use.
   const fleetOfName = (vm: KubernetesObject) => {
     const m = /^(.+)-(0|[1-9]\d*)$/.exec(vm.metadata?.name ?? '');
