@@ -15,6 +15,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { VirtFleetManager } from '../controller/virtfleet.ts';
 import type { VMFleet } from '../controller/fleet/reconciler.ts';
 import { KubeClient } from '../controller/kube/client.ts';
@@ -28,6 +29,7 @@ import { API_SERVER_BACKGROUND, apiServerMetrics, diffWrites, parseWrites } from
 import { loadNote, max, median } from './lib/fleet-world.ts';
 import { scaleReplicaSet } from './lib/kube-controller-manager.ts';
 import { asNew, writeAllTuned } from './lib/tuned-client.ts';
+import { watchUntil } from './lib/watch-until.ts';
 
 const { values } = parseArgs({ options: { replicas: { type: 'string', default: '1000' }, qps: { type: 'string', default: '20' }, burst: { type: 'string', default: '30' }, reps: { type: 'string', default: '3' }, 'max-sockets': { type: 'string' } } });
 const replicas = Number(values.replicas);
@@ -55,11 +57,11 @@ async function scaleFleet(plane: ControlPlane, namespace: string, replicas: numb
       }
     };
     await poll((f) => f.status?.observedGeneration === f.metadata?.generation);
+    const scaled = await watchUntil<VMFleet & KubernetesObject>(plane.kubeConfig(), client, RESOURCES.vmFleet, ref, (f) => f.status?.replicas === replicas, 600_000, `status.replicas == ${replicas}`);
     const before = await apiServerMetrics(client.http);
     const started = performance.now();
     await client.mergePatch(RESOURCES.vmFleet, ref, { spec: { replicas } }, 'scale');
-    await poll((f) => f.status?.replicas === replicas);
-    const ms = performance.now() - started;
+    const ms = (await scaled.met).at - started;
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     const after = await apiServerMetrics(client.http);
     const diff = diffWrites(parseWrites(before, { excludeResources: API_SERVER_BACKGROUND }), parseWrites(after, { excludeResources: API_SERVER_BACKGROUND }));

@@ -11,6 +11,7 @@ import { freePort } from '../../controller/local/ports.ts';
 import { httpsGet } from '../../controller/local/https-get.ts';
 import { startProcess, startWatchdog, stopProcess } from '../../controller/local/processes.ts';
 import { API_SERVER_BACKGROUND, apiServerMetrics, diffWrites, parseWrites, type WriteCounts } from './apiserver-writes.ts';
+import { watchUntil } from './watch-until.ts';
 
 export interface ControllerManagerOptions {
   /** Client-side rate limit of each of its API clients (--kube-api-qps, --kube-api-burst). */
@@ -167,12 +168,12 @@ export async function scaleReplicaSet(plane: ControlPlane, options: ScaleReplica
     // The controller has seen the ReplicaSet (its informers have synced) once it reports the generation.
     await pollReplicaSet(client, ref, 30_000, (rs) => (rs.status?.observedGeneration ?? 0) >= (created.metadata?.generation ?? 1), 'observedGeneration');
 
+    const timeoutMs = options.timeoutMs ?? 120_000 + (replicas / Math.max(options.qps, 1)) * 3_000;
+    const scaled = await watchUntil<ReplicaSetLike>(plane.kubeConfig(), client, REPLICA_SET, ref, (rs) => rs.status?.replicas === replicas, timeoutMs, `status.replicas == ${replicas}`);
     const before = await apiServerMetrics(client.http);
     const started = performance.now();
     await client.mergePatch(REPLICA_SET, ref, { spec: { replicas } }, 'scale');
-    const timeoutMs = options.timeoutMs ?? 120_000 + (replicas / Math.max(options.qps, 1)) * 3_000;
-    await pollReplicaSet(client, ref, timeoutMs, (rs) => rs.status?.replicas === replicas, `status.replicas == ${replicas}`);
-    const ms = performance.now() - started;
+    const ms = (await scaled.met).at - started;
     if (options.settleMs) await new Promise((r) => setTimeout(r, options.settleMs));
     const after = await apiServerMetrics(client.http);
 
