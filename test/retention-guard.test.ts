@@ -79,6 +79,45 @@ describe('retention guard', () => {
     expect(cm?.data?.[guardKey(other.name, 'kept')]).toBe('another controller\'s');
   });
 
+  it('retries a release that failed until the entry is gone', async () => {
+    const ref = { namespace: ns.name, name: 'release-retry' };
+    const local = new RetentionGuard(client, ref, log);
+    expect(await local.hold({ [guardKey(ns.name, 'p')]: 'held' })).toBe(true);
+    // The API server refuses every update of that ConfigMap for a while (a policy of the test's own).
+    const name = `${ns.name}-freeze-configmap`;
+    await client.http.request('POST', '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies', {
+      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', metadata: { name },
+      spec: { failurePolicy: 'Fail', matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['configmaps'] }] }, validations: [{ expression: `object.metadata.name != '${ref.name}'`, message: 'frozen' }] },
+    });
+    await client.http.request('POST', '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings', {
+      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name },
+      spec: { policyName: name, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns.name } } } },
+    });
+    try {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const refused = await local.release([guardKey(ns.name, 'p')]).then(() => false, (err: Error) => err.message.includes('frozen'));
+        if (refused) break;
+        // Not in force yet: hold again and retry.
+        if (Date.now() > deadline) throw new Error('the freezing policy never took effect');
+        await local.hold({ [guardKey(ns.name, 'p')]: 'held' });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(local.pending).toBe(1);
+    } finally {
+      await client.http.request('DELETE', `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${name}`);
+      await client.http.request('DELETE', `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/${name}`);
+    }
+    const deadline = Date.now() + 30_000;
+    while (local.pending > 0) {
+      await local.flush().catch(() => undefined);
+      if (Date.now() > deadline) throw new Error('the release was never retried successfully');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const cm = await client.get<{ metadata?: object; data?: Record<string, string> }>(RESOURCES.configMap, ref);
+    expect(cm?.data?.[guardKey(ns.name, 'p')]).toBeUndefined();
+  });
+
   it('reports a guard whose policy is not bound to its ConfigMap as not in force, and holds nowhere it cannot write', async () => {
     // A ConfigMap no binding reads: the probe is never refused.
     let probes = 0;

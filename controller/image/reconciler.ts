@@ -100,6 +100,8 @@ export class ImageReconciler {
   }
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
+    // A release that failed earlier is retried first: a held PVC must not stay refused for clones.
+    if (this.o.retentionGuard?.pending) await this.o.retentionGuard.flush();
     const { namespace = '', name } = splitKey(key);
     const image = this.o.caches.images.get(name, namespace);
     if (!image || image.metadata?.deletionTimestamp) {

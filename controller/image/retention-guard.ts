@@ -91,6 +91,7 @@ export interface RetentionGuardOptions {
 /** The shell around the guard's ConfigMap: hold entries, see the policy in force, release. */
 export class RetentionGuard {
   private absentUntil = 0;
+  private readonly unreleased = new Set<string>();
   private readonly inForceTimeoutMs: number;
   private readonly settleMs: number;
   private readonly absentForMs: number;
@@ -136,14 +137,31 @@ export class RetentionGuard {
     }
   }
 
-  /** Removes the entries; a missing ConfigMap holds none. */
+  /**
+   * Removes the entries (and any an earlier release failed to remove); a missing ConfigMap holds
+   * none. A failed release is remembered and retried by the next release or `flush()`, so a held
+   * PVC never stays refused for clones because one request failed.
+   */
   async release(keys: string[]): Promise<void> {
-    if (keys.length === 0) return;
+    for (const k of keys) this.unreleased.add(k);
+    if (this.unreleased.size === 0) return;
+    const all = [...this.unreleased];
     try {
-      await this.client.mergePatch(RESOURCES.configMap, this.ref, { data: Object.fromEntries(keys.map((k) => [k, null])) });
+      await this.client.mergePatch(RESOURCES.configMap, this.ref, { data: Object.fromEntries(all.map((k) => [k, null])) });
     } catch (err) {
       if (!(err instanceof ApiError && err.notFound)) throw err;
     }
+    for (const k of all) this.unreleased.delete(k);
+  }
+
+  /** Retries the releases that failed; no request when there are none. */
+  flush(): Promise<void> {
+    return this.release([]);
+  }
+
+  /** Entries whose release failed and waits for a retry (bounded by the versions ever held at once). */
+  get pending(): number {
+    return this.unreleased.size;
   }
 
   /**
