@@ -15,7 +15,7 @@ import type { DataSource, DataVolume } from '../core/image/cdi.ts';
 import { FLEET_LABEL } from '../core/fleet/names.ts';
 import { IMAGE_LABEL } from '../core/image/materialise.ts';
 import { RESOURCES } from '../kube/resources.ts';
-import { Controller, controllerOwnerKey } from '../runtime/controller.ts';
+import { Controller, controllerOwnerKey, GenerationChanges } from '../runtime/controller.ts';
 import { EventRecorder } from '../runtime/events.ts';
 import { keyOf } from '../runtime/keys.ts';
 import type { ManagerContext } from '../runtime/manager.ts';
@@ -94,13 +94,17 @@ export function imageController(ctx: ManagerContext, o: ImageControllerOptions):
   };
   return new Controller({
     primary: images,
+    // Its own status writes do not take the image up again (the related events and polls do).
+    primaryChanged: new GenerationChanges().changed,
     related: [
       { informer: dataVolumes, keysFor: imagesOfDataVolume },
       { informer: dataSources, keysFor: ownerKey },
       { informer: fleets, keysFor: (fleet) => imageKeyOfFleet(fleet as VMFleet) },
-      { informer: vms, keysFor: (vm) => imagesReferencedBy(vm as V1VirtualMachine, imagesOfRepository, dataVolumes, dataSources) },
+      // VMs and VMIs change an image's usage and health counts: a scale-out or a rollout moves
+      // hundreds at once, and a count a second old is fresh enough for status and gates.
+      { informer: vms, keysFor: (vm) => imagesReferencedBy(vm as V1VirtualMachine, imagesOfRepository, dataVolumes, dataSources), coalesceMs: USAGE_COALESCE_MS },
       // A fleet VM's new VMI starting (or failing) on a version: the image its fleet boots.
-      { informer: vmis, keysFor: (vmi) => imageKeyOfFleet(fleets.get(vmi.metadata?.labels?.[FLEET_LABEL] ?? '', vmi.metadata?.namespace)) },
+      { informer: vmis, keysFor: (vmi) => imageKeyOfFleet(fleets.get(vmi.metadata?.labels?.[FLEET_LABEL] ?? '', vmi.metadata?.namespace)), coalesceMs: USAGE_COALESCE_MS },
     ],
     reconcile: (key) => reconciler.reconcile(key),
     workers: o.workers ?? 2,
@@ -108,6 +112,9 @@ export function imageController(ctx: ManagerContext, o: ImageControllerOptions):
     onError: (key, err) => ctx.log.error('reconcile failed; retrying', { goldenImage: key, error: String(err) }),
   });
 }
+
+/** How long VM and VMI events wait to be taken up together by the image they concern. */
+const USAGE_COALESCE_MS = 1_000;
 
 /** The GoldenImage a fleet boots from, as a key (its namespace defaults to the fleet's). */
 function imageKeyOfFleet(fleet: VMFleet | undefined): string[] {

@@ -39,10 +39,17 @@ export interface Related {
   informer: Source;
   /** The primary keys an event of this kind concerns (none for an event that cannot change a decision). */
   keysFor: (obj: KubernetesObject, type: EventType) => string[];
+  /**
+   * Reconcile the keys this long after the first event of a burst rather than at once, so a burst
+   * (VMs created by the hundred) makes one reconcile per period, not one per event.
+   */
+  coalesceMs?: number;
 }
 
 export interface ControllerOptions {
   primary: Source;
+  /** Which events of the primary kind reconcile it (default all), as controller-runtime's predicates. */
+  primaryChanged?: (obj: KubernetesObject, type: EventType) => boolean;
   related?: Related[];
   reconcile: (key: string) => Promise<ReconcileResult | void>;
   workers?: number;
@@ -54,6 +61,31 @@ export interface ControllerOptions {
   resyncMs?: number;
   /** Writes the reconciler sends beside the loop (status, say): stop() waits for them after the workers. */
   drain?: () => Promise<void>;
+}
+
+/**
+ * A primary-event filter that passes only what changes the object's generation (its spec, or its
+ * deletion), as controller-runtime's GenerationChangedPredicate: a controller's own status write
+ * does not reconcile it again. Remembers one generation per object, pruned on delete.
+ */
+export class GenerationChanges {
+  private readonly seen = new Map<string, number>();
+
+  changed = (obj: KubernetesObject, type: EventType): boolean => {
+    const key = keyOf(obj);
+    if (type === 'delete') {
+      this.seen.delete(key);
+      return true;
+    }
+    const generation = obj.metadata?.generation ?? 0;
+    const before = this.seen.get(key);
+    this.seen.set(key, generation);
+    return before !== generation;
+  };
+
+  get size(): number {
+    return this.seen.size;
+  }
 }
 
 /** Maps a child to the key of its controlling owner of the given kind, as `Controller::owns` does. */
@@ -74,8 +106,12 @@ export class Controller {
   constructor(options: ControllerOptions) {
     this.options = options;
     this.queue = new WorkQueue<string>(options.queue);
-    options.primary.on((_type, obj) => this.queue.add(keyOf(obj)));
-    for (const r of options.related ?? []) r.informer.on((type, obj) => r.keysFor(obj, type).forEach((k) => this.queue.add(k)));
+    const changed = options.primaryChanged;
+    options.primary.on((type, obj) => (!changed || changed(obj, type)) && this.queue.add(keyOf(obj)));
+    for (const r of options.related ?? []) {
+      const enqueue = r.coalesceMs ? (k: string) => this.queue.addAfter(k, r.coalesceMs!) : (k: string) => this.queue.add(k);
+      r.informer.on((type, obj) => r.keysFor(obj, type).forEach(enqueue));
+    }
   }
 
   /**
