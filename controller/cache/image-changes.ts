@@ -3,6 +3,7 @@
 // VMs come and go: during a scale-out of 1,000 VMs that is a status write every few hundred VMs,
 // and each would otherwise reconcile every fleet on the image again for nothing.
 import type { GoldenImage } from '../api/objects.ts';
+import { ChangeFilter } from '../runtime/change-filter.ts';
 
 /** What a fleet reads of a GoldenImage: everything but the use counts. */
 export function fleetImageFingerprint(image: GoldenImage): string {
@@ -15,22 +16,8 @@ export function fleetImageFingerprint(image: GoldenImage): string {
 }
 
 /** Remembers each image's fingerprint; says whether an event changed it (pruned on delete). */
-export class ImageChanges {
-  private readonly seen = new Map<string, string>();
-
-  changed(type: 'add' | 'update' | 'delete', image: GoldenImage): boolean {
-    const key = `${image.metadata?.namespace ?? ''}/${image.metadata?.name ?? ''}`;
-    if (type === 'delete') {
-      this.seen.delete(key);
-      return true;
-    }
-    const fingerprint = fleetImageFingerprint(image);
-    const before = this.seen.get(key);
-    this.seen.set(key, fingerprint);
-    return before !== fingerprint;
-  }
-
-  get size(): number {
-    return this.seen.size;
+export class ImageChanges extends ChangeFilter<GoldenImage> {
+  constructor() {
+    super(fleetImageFingerprint);
   }
 }

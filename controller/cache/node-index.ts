@@ -3,6 +3,7 @@
 // of a node, so the frequent status-only updates (heartbeats, images, allocatable) enqueue nothing.
 import type { V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { V1Node } from '@kubernetes/client-node';
+import { ChangeFilter } from '../runtime/change-filter.ts';
 
 export class FleetsByNode {
   /** node → fleet key → how many of its VMIs run there. */
@@ -50,22 +51,8 @@ export function nodeFingerprint(node: V1Node): string {
 }
 
 /** Remembers each node's fingerprint; says whether an event changed it (pruned on delete). */
-export class NodeChanges {
-  private readonly seen = new Map<string, string>();
-
-  changed(type: 'add' | 'update' | 'delete', node: V1Node): boolean {
-    const name = node.metadata?.name ?? '';
-    if (type === 'delete') {
-      this.seen.delete(name);
-      return true;
-    }
-    const fingerprint = nodeFingerprint(node);
-    const before = this.seen.get(name);
-    this.seen.set(name, fingerprint);
-    return before !== fingerprint;
-  }
-
-  get size(): number {
-    return this.seen.size;
+export class NodeChanges extends ChangeFilter<V1Node> {
+  constructor() {
+    super(nodeFingerprint);
   }
 }

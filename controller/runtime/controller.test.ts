@@ -1,7 +1,8 @@
 import { expect, it } from '@jest/globals';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { EventType } from './informer.ts';
-import { Controller, GenerationChanges, type Source } from './controller.ts';
+import { GenerationChanges } from './change-filter.ts';
+import { Controller, type Source } from './controller.ts';
 
 /** An event source held in memory: the loop sees what the test emits, as from an informer. */
 class Emitter implements Source {
@@ -58,12 +59,12 @@ it('takes a burst of related events up once per coalescing period, and each even
 it('passes primary events that change the generation or delete, not status-only updates', () => {
   const changes = new GenerationChanges();
   const image = (generation: number, status = 0) => ({ metadata: { namespace: 'ns', name: 'img', generation }, status: { n: status } }) as KubernetesObject;
-  expect(changes.changed(image(1), 'add')).toBe(true);
-  expect(changes.changed(image(1, 1), 'update')).toBe(false);
-  expect(changes.changed(image(2, 1), 'update')).toBe(true);
-  expect(changes.changed(image(2, 2), 'update')).toBe(false);
-  expect(changes.changed(image(2, 2), 'delete')).toBe(true);
+  expect(changes.changed('add', image(1))).toBe(true);
+  expect(changes.changed('update', image(1, 1))).toBe(false);
+  expect(changes.changed('update', image(2, 1))).toBe(true);
+  expect(changes.changed('update', image(2, 2))).toBe(false);
+  expect(changes.changed('delete', image(2, 2))).toBe(true);
   expect(changes.size).toBe(0);
   // Seen again after a delete (recreated under the name): taken up.
-  expect(changes.changed(image(1), 'add')).toBe(true);
+  expect(changes.changed('add', image(1))).toBe(true);
 });

@@ -49,7 +49,7 @@ export interface Related {
 export interface ControllerOptions {
   primary: Source;
   /** Which events of the primary kind reconcile it (default all), as controller-runtime's predicates. */
-  primaryChanged?: (obj: KubernetesObject, type: EventType) => boolean;
+  primaryChanged?: (type: EventType, obj: KubernetesObject) => boolean;
   related?: Related[];
   reconcile: (key: string) => Promise<ReconcileResult | void>;
   workers?: number;
@@ -61,31 +61,6 @@ export interface ControllerOptions {
   resyncMs?: number;
   /** Writes the reconciler sends beside the loop (status, say): stop() waits for them after the workers. */
   drain?: () => Promise<void>;
-}
-
-/**
- * A primary-event filter that passes only what changes the object's generation (its spec, or its
- * deletion), as controller-runtime's GenerationChangedPredicate: a controller's own status write
- * does not reconcile it again. Remembers one generation per object, pruned on delete.
- */
-export class GenerationChanges {
-  private readonly seen = new Map<string, number>();
-
-  changed = (obj: KubernetesObject, type: EventType): boolean => {
-    const key = keyOf(obj);
-    if (type === 'delete') {
-      this.seen.delete(key);
-      return true;
-    }
-    const generation = obj.metadata?.generation ?? 0;
-    const before = this.seen.get(key);
-    this.seen.set(key, generation);
-    return before !== generation;
-  };
-
-  get size(): number {
-    return this.seen.size;
-  }
 }
 
 /** Maps a child to the key of its controlling owner of the given kind, as `Controller::owns` does. */
@@ -107,7 +82,7 @@ export class Controller {
     this.options = options;
     this.queue = new WorkQueue<string>(options.queue);
     const changed = options.primaryChanged;
-    options.primary.on((type, obj) => (!changed || changed(obj, type)) && this.queue.add(keyOf(obj)));
+    options.primary.on((type, obj) => (!changed || changed(type, obj)) && this.queue.add(keyOf(obj)));
     for (const r of options.related ?? []) {
       const enqueue = r.coalesceMs ? (k: string) => this.queue.addAfter(k, r.coalesceMs!) : (k: string) => this.queue.add(k);
       r.informer.on((type, obj) => r.keysFor(obj, type).forEach(enqueue));
