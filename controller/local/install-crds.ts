@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { KubeClient, type ObjectLike } from '../kube/client.ts';
+import { RESOURCES } from '../kube/resources.ts';
 
 const FIELD_MANAGER = 'virtfleet-installer';
 const CRD = { group: 'apiextensions.k8s.io', version: 'v1', kind: 'CustomResourceDefinition', plural: 'customresourcedefinitions', namespaced: false } as const;
@@ -48,7 +49,7 @@ export async function installCrds(kc: KubeConfig, dirs: string[], timeoutMs = 60
   const policies = manifests.filter((o) => o?.kind === POLICY.kind);
   const bindings = manifests.filter((o) => o?.kind === BINDING.kind) as (ObjectLike & { spec?: { paramRef?: { namespace?: string } } })[];
   const namespaces = new Set(bindings.map((b) => b.spec?.paramRef?.namespace).filter((n): n is string => !!n));
-  await Promise.all([...namespaces].map((name) => client.apply({ group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false }, { metadata: { name } }, FIELD_MANAGER)));
+  await Promise.all([...namespaces].map((name) => client.apply(RESOURCES.namespace, { metadata: { name } }, FIELD_MANAGER)));
   await Promise.all(policies.map((p) => client.apply(POLICY, p, FIELD_MANAGER)));
   await Promise.all(bindings.map((b) => client.apply(BINDING, b, FIELD_MANAGER)));
   return names;
