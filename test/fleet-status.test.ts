@@ -9,7 +9,12 @@ import { waitFor } from './harness/wait.ts';
 
 const RESYNC_MS = 500;
 let c: FleetCluster;
-beforeAll(async () => (c = await fleetCluster('fleetstatus', { nodes: { count: 3 } }, { resyncMs: RESYNC_MS })));
+/** The controller's writes to VirtualMachines, by path, dry runs left out (the simulator writes their status too). */
+const vmWrites: string[] = [];
+beforeAll(async () => (c = await fleetCluster('fleetstatus', { nodes: { count: 3 } }, {
+  resyncMs: RESYNC_MS,
+  manager: { onRequest: (method, path) => void (method !== 'GET' && path.includes('/virtualmachines/') && !path.includes('dryRun=All') && vmWrites.push(`${method} ${path}`)) },
+})));
 afterAll(async () => c?.stop());
 
 const writes = () => ['POST', 'PUT', 'PATCH', 'DELETE'].reduce((n, verb) => n + (c.requests[verb] ?? 0), 0);
@@ -29,15 +34,18 @@ it('is Stalled while its GoldenImage is missing, and proceeds once it exists', a
 it('reports a template KubeVirt refuses as Stalled, with the API error, and touches nothing', async () => {
   await c.client.create(RESOURCES.vmFleet, vmFleet(c.namespace, 'bad', { replicas: 2 }));
   await c.waitForFleet('bad', '2 ready', ready(2));
-  const before = new Map((await c.fleetVMs('bad')).map((vm) => [vm.metadata!.name!, vm.metadata!.resourceVersion]));
+  const before = new Map((await c.fleetVMs('bad')).map((vm) => [vm.metadata!.name!, vm.metadata!.generation]));
+  const writesBefore = vmWrites.length;
   // The VMFleet CRD keeps the template open; KubeVirt's VirtualMachine schema wants an integer.
   await c.client.mergePatch(RESOURCES.vmFleet, { namespace: c.namespace, name: 'bad' }, { spec: { image: { channel: null, version: 'v2' }, template: { spec: { template: { spec: { domain: { cpu: { sockets: 'two' } } } } } } } });
   await c.waitForFleet('bad', 'stalled on the template', (s) => isCondition(s, 'Stalled', 'True', 'InvalidTemplate'));
   const stalled = (await c.fleetStatus('bad'))!.conditions!.find((cond) => cond.type === 'Stalled')!;
   expect(stalled.message).toMatch(/refused the VirtualMachine.*sockets/);
   await new Promise((r) => setTimeout(r, 1_000));
-  const after = new Map((await c.fleetVMs('bad')).map((vm) => [vm.metadata!.name!, vm.metadata!.resourceVersion]));
-  for (const [name, rv] of before) expect(after.get(name)).toBe(rv);
+  // Nothing sent to any VM, and no VM's spec changed (the simulator may still write their status).
+  expect(vmWrites.slice(writesBefore)).toEqual([]);
+  const after = new Map((await c.fleetVMs('bad')).map((vm) => [vm.metadata!.name!, vm.metadata!.generation]));
+  for (const [name, generation] of before) expect(after.get(name)).toBe(generation);
   expect((await events('bad')).some((e) => e.type === 'Warning' && e.reason === 'InvalidTemplate')).toBe(true);
 
   await c.client.mergePatch(RESOURCES.vmFleet, { namespace: c.namespace, name: 'bad' }, { spec: { template: { spec: { template: { spec: { domain: { cpu: { sockets: 2 } } } } } } } });

@@ -39,8 +39,12 @@ export async function fleetCluster(prefix: string, config: DeepPartial<SimConfig
     log: quiet,
     // Each test's namespace is its own simulated cluster, with its own migration limits.
     migrationBudgetScope: 'namespace',
-    onRequest: (method) => void (requests[method] = (requests[method] ?? 0) + 1),
     ...options.manager,
+    // Counted for every test, and handed on to a test's own observer.
+    onRequest: (method, path) => {
+      requests[method] = (requests[method] ?? 0) + 1;
+      options.manager?.onRequest?.(method, path);
+    },
   });
   if (options.controller !== false) await manager.start();
   const fleetStatus = async (name: string) => (await c.client.get<VMFleet>(RESOURCES.vmFleet, { namespace: c.namespace, name }))?.status;
