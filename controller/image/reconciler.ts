@@ -366,7 +366,7 @@ export class ImageReconciler {
     const guard = this.o.retentionGuard;
     if (!guard) return this.deleteConfirmed(ref, spec, versions, plan, channels, pinned);
     // New clones of the PVCs are refused first; only then does the live check below see every use.
-    const pvcOf = (name: string) => versions.find((v) => v.name === name)?.pvcName ?? dataVolumeName(ref.name, name);
+    const pvcOf = (name: string) => pvcNameOf(ref, versions, name);
     const keys = plan.delete.map((name) => guardKey(ref.namespace, pvcOf(name)));
     await this.prepareGuard();
     const held = await guard.hold(Object.fromEntries(plan.delete.map((name, i) => [keys[i]!, `${ref.namespace}/${ref.name} ${name}`])));
@@ -409,7 +409,7 @@ export class ImageReconciler {
       if (dv && !ownedBy(dv, ref.uid)) continue;
       if (dv) await this.o.client.delete(RESOURCES.dataVolume, { namespace: ref.namespace, name: dvName }, { uid: dv.metadata!.uid!, propagationPolicy: 'Background' });
       // The claim is the DataVolume's; removed here too, so retention does not wait for garbage collection.
-      const pvcName = versions.find((v) => v.name === name)?.pvcName ?? dvName;
+      const pvcName = pvcNameOf(ref, versions, name);
       const pvc = await this.o.client.get<V1PersistentVolumeClaim>(RESOURCES.pvc, { namespace: ref.namespace, name: pvcName });
       if (pvc && dv && pvc.metadata?.ownerReferences?.some((o) => o.uid === dv.metadata?.uid)) await this.o.client.delete(RESOURCES.pvc, { namespace: ref.namespace, name: pvcName }, { uid: pvc.metadata!.uid! });
       deleted.add(name);
@@ -435,6 +435,10 @@ export class ImageReconciler {
     return out;
   }
 }
+
+/** The claim holding a version: as recorded, else the DataVolume's name (CDI names the claim after it). */
+const pvcNameOf = (ref: ImageRef, versions: readonly RecordedVersion[], name: string): string =>
+  versions.find((v) => v.name === name)?.pvcName ?? dataVolumeName(ref.name, name);
 
 /** A fleet of the image, with its VMs and their VMIs (if any). */
 interface FleetOfImage {

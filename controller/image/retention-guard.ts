@@ -114,22 +114,21 @@ export class RetentionGuard {
    */
   async hold(entries: Record<string, string>): Promise<boolean> {
     const ref = this.ref;
+    const patch = () => this.client.mergePatch(RESOURCES.configMap, ref, { data: entries });
     try {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await this.client.mergePatch(RESOURCES.configMap, ref, { data: entries });
-          return true;
-        } catch (err) {
-          if (!(err instanceof ApiError && err.notFound) || attempt > 0) throw err;
-        }
+      try {
+        await patch();
+      } catch (err) {
+        if (!(err instanceof ApiError && err.notFound)) throw err;
         try {
           await this.client.create(RESOURCES.configMap, { metadata: { namespace: ref.namespace, name: ref.name, labels: { 'app.kubernetes.io/part-of': 'virtfleet' } }, data: entries });
-          return true;
-        } catch (err) {
+        } catch (createErr) {
           // Another controller created it meanwhile: patch it once more.
-          if (!(err instanceof ApiError && err.alreadyExists)) throw err;
+          if (!(createErr instanceof ApiError && createErr.alreadyExists)) throw createErr;
+          await patch();
         }
       }
+      return true;
     } catch (err) {
       if (!(err instanceof ApiError && (err.notFound || err.status === 403))) throw err;
       this.absent(`ConfigMap not writable: ${err.message}`);
@@ -182,7 +181,7 @@ export class RetentionGuard {
       try {
         await this.client.http.request('POST', `${pathOf(RESOURCES.dataVolume, namespace)}?dryRun=All`, probe);
       } catch (err) {
-        if (err instanceof ApiError && JSON.stringify(err.body ?? err.message).includes('retention is deleting')) {
+        if (err instanceof ApiError && err.message.includes(RETENTION_GUARD_MESSAGE)) {
           if (this.settleMs > 0) await new Promise((r) => setTimeout(r, this.settleMs));
           return true;
         }

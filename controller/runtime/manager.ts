@@ -38,15 +38,12 @@ export interface LeaderElectionConfig {
   retryPeriodMs?: number;
 }
 
-/** Requests in flight at once (HTTP/1.1 keep-alive; client-go multiplexes them over HTTP/2). */
-export const DEFAULT_MAX_SOCKETS = 32;
-
 export interface ManagerOptions {
   kubeConfig: KubeConfigLike;
   /** Client-side rate limit of the controllers' requests (client-go defaults 5/10 are low for fleets). */
   qps?: number;
   burst?: number;
-  /** Keep-alive connections for plain requests, so as many in flight (watches have their own). */
+  /** Keep-alive connections for plain requests, so as many in flight (watches have their own; default KubeHttp's). */
   maxSockets?: number;
   leaderElection?: LeaderElectionConfig;
   identity?: string;
@@ -234,7 +231,7 @@ export class Manager {
     this.log = options.log ?? jsonLog;
     this.identity = options.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
     const observer = options.observers?.requests ? { observer: options.observers.requests } : {};
-    this.client = new KubeClient(options.kubeConfig, { qps: options.qps ?? 50, burst: options.burst ?? 100, maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS, ...(options.onRequest ? { onRequest: options.onRequest } : {}), ...observer });
+    this.client = new KubeClient(options.kubeConfig, { qps: options.qps ?? 50, burst: options.burst ?? 100, ...(options.maxSockets ? { maxSockets: options.maxSockets } : {}), ...(options.onRequest ? { onRequest: options.onRequest } : {}), ...observer });
   }
 
   /** Registers a controller; it is built (and rebuilt) by the manager for every term it leads. */
