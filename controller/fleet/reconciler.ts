@@ -160,18 +160,21 @@ export class FleetReconciler {
     const now = this.o.now();
     if (!this.o.expectations.satisfied(key, now)) return; // the awaited events requeue the key
 
+    // The decision and the status are the reconcile's computing; their time paces the fleet (Controller's restAfter).
+    const deciding = performance.now();
     const verdict = this.decide(key, fleet, vms, now);
+    let busyMs = performance.now() - deciding;
     const limits = rolloutLimits(rolloutSpecOf(fleet.spec));
     const previous = this.status.current(key, { uid: fleet.metadata!.uid!, status: fleet.status });
     const base = { generation: fleet.metadata?.generation ?? 0, replicas: fleet.spec.replicas ?? 1, maxUnavailable: limits.maxUnavailable, selector: fleet.spec.selector.matchLabels, previous };
     if ('stalled' in verdict) {
       this.writeStatus(key, fleet, fleetStatus({ ...base, stalled: verdict.stalled, acting: false, now: new Date(now).toISOString() }));
-      return;
+      return { busyMs };
     }
     // The image's version is not ready yet: nothing is done to the VMs; the image's events bring the fleet back.
     if ('waiting' in verdict) {
       this.writeStatus(key, fleet, fleetStatus({ ...base, waiting: verdict.waiting, acting: false, now: new Date(now).toISOString() }));
-      return;
+      return { busyMs };
     }
     const { plan, heal, image, revision, remediation } = verdict;
     // Reserved before the first await, so no other fleet's reconcile can take the same slots.
@@ -197,6 +200,7 @@ export class FleetReconciler {
       : remediation.refused
         ? { reason: 'MigrationRefused', message: `live migration of ${listNames(remediation.refused.vms)} refused ${MAX_MIGRATION_REFUSALS} or more times in a row (retried with backoff): ${remediation.refused.message}` }
         : undefined;
+    const summing = performance.now();
     const live = verdict.observed.filter((vm) => !vm.deleting);
     const runs = Object.fromEntries(live.flatMap((vm) => (verdict.runs[vm.name] !== undefined ? [[vm.name, verdict.runs[vm.name]!]] : [])));
     const held = plan.complete ? heldBack(live, revision, rolloutSpecOf(fleet.spec)) : undefined;
@@ -206,13 +210,14 @@ export class FleetReconciler {
       ...base, plan, ...(stalled ? { stalled } : {}), imageVersion: image.version, runs, ...(held ? { held } : {}), acting, drift: remediation.drift, conflicts, deprecated: verdict.deprecated,
       ...(failure !== undefined ? { failure: errorText(failure) } : {}), now: new Date(now).toISOString(),
     }));
+    busyMs += performance.now() - summing;
     if (outcome.events) {
       const written = outcome.events.finally(() => this.eventWrites.delete(written));
       this.eventWrites.add(written);
     }
     if (failure !== undefined) throw failure;
     const next = Math.min(plan.nextCheckAt ?? Infinity, verdict.nextCheckAt ?? Infinity, remediation.pollBudget || carried.refused ? now + BUDGET_RETRY_MS : Infinity);
-    return Number.isFinite(next) ? { requeueAfterMs: Math.max(100, next - now) } : undefined;
+    return Number.isFinite(next) ? { requeueAfterMs: Math.max(100, next - now), busyMs } : { busyMs };
   }
 
   /**

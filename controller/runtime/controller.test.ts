@@ -68,3 +68,38 @@ it('passes primary events that change the generation or delete, not status-only 
   // Seen again after a delete (recreated under the name): taken up.
   expect(changes.changed('add', image(1))).toBe(true);
 });
+
+/** Reconciles of one key under an event every 5 ms for 600 ms, each computing 20 ms and saying so or not. */
+async function reconcilesUnderStream(reportBusy: boolean): Promise<{ reconciles: number; elapsedMs: number }> {
+  const related = new Emitter();
+  let reconciles = 0;
+  const controller = new Controller({
+    primary: new Emitter(),
+    related: [{ informer: related, keysFor: () => ['ns/big-fleet'] }],
+    reconcile: async () => {
+      reconciles++;
+      const started = performance.now();
+      while (performance.now() - started < 20); // a decision over a large fleet, holding the loop
+      return reportBusy ? { busyMs: performance.now() - started } : undefined;
+    },
+    workers: 1,
+  });
+  await controller.start();
+  const started = Date.now();
+  while (Date.now() - started < 600) {
+    related.emit({ metadata: { name: 'vm', namespace: 'ns' } });
+    await sleep(5);
+  }
+  const elapsedMs = Date.now() - started;
+  await controller.stop();
+  return { reconciles, elapsedMs };
+}
+
+it('rests a key twice as long as its reconcile computed, so a stream of events takes at most a third of the loop', async () => {
+  const paced = await reconcilesUnderStream(true);
+  const unpaced = await reconcilesUnderStream(false);
+  // Each paced cycle is at least 20 ms of work and 40 ms of rest.
+  expect(paced.reconciles).toBeLessThanOrEqual(Math.ceil(paced.elapsedMs / 60) + 1);
+  expect(paced.reconciles).toBeGreaterThanOrEqual(2);
+  expect(unpaced.reconciles).toBeGreaterThan(paced.reconciles);
+});

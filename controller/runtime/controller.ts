@@ -11,7 +11,21 @@ import { WorkQueue, runWorkers, type QueueObserver, type WorkQueueOptions } from
 export interface ReconcileResult {
   /** Reconcile the key again after this long even without an event (for timed conditions). */
   requeueAfterMs?: number;
+  /** How long the reconcile computed without yielding (its decision): paces the key's next reconcile. */
+  busyMs?: number;
 }
+
+/**
+ * A key whose reconcile computed for `busyMs` rests REST_PER_BUSY times as long (at most
+ * MAX_REST_MS) before it is reconciled again: a fleet of thousands of VMs, with an event every few
+ * milliseconds, would otherwise be reconciled back to back and hold a core, starving the API
+ * server it depends on. Small keys (under MIN_PACED_BUSY_MS) never rest.
+ */
+export const REST_PER_BUSY = 2;
+export const MAX_REST_MS = 2_000;
+export const MIN_PACED_BUSY_MS = 5;
+export const restAfter = (busyMs: number | undefined): number =>
+  busyMs === undefined || busyMs < MIN_PACED_BUSY_MS ? 0 : Math.min(MAX_REST_MS, REST_PER_BUSY * busyMs);
 
 /** controller-runtime's result label: an error, a result asking to look again later, or done. */
 export type ReconcileOutcome = 'success' | 'error' | 'requeue' | 'requeue_after';
@@ -117,7 +131,8 @@ export class Controller {
     await Promise.all([this.options.primary, ...(this.options.related ?? []).map((r) => r.informer)].map((i) => i.stop()));
   }
 
-  private async process(key: string): Promise<void> {
+  /** Reconciles the key; answers how long it should rest (see restAfter). */
+  private async process(key: string): Promise<number> {
     const started = performance.now();
     const report = (outcome: ReconcileOutcome, err?: unknown) =>
       this.observers.reconciles?.reconciled(this.name, key, outcome, (performance.now() - started) / 1000, err);
@@ -130,11 +145,13 @@ export class Controller {
       } else {
         report('success');
       }
+      return restAfter(result?.busyMs);
     } catch (err) {
       report('error', err);
       this.options.onError?.(key, err);
       if (this.options.isTerminal?.(err)) this.queue.forget(key);
       else this.queue.addRateLimited(key);
+      return 0;
     }
   }
 }

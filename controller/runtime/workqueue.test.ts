@@ -23,6 +23,34 @@ describe('WorkQueue', () => {
     expect(q.length).toBe(1);
   });
 
+  it('keeps a resting key back, adds meanwhile included, and hands it out once when its rest is over', async () => {
+    const q = new WorkQueue();
+    q.add('a');
+    await q.get();
+    q.add('a'); // while processing
+    q.done('a', 40);
+    q.add('a'); // while resting
+    expect(q.length).toBe(0);
+    const restedAt = Date.now();
+    q.add('b');
+    expect(await q.get()).toBe('b'); // other keys are not held back
+    expect(await q.get()).toBe('a');
+    expect(Date.now() - restedAt).toBeGreaterThanOrEqual(35);
+    expect(q.length).toBe(0);
+  });
+
+  it('hands out a rested key only if it was added during its rest or processing', async () => {
+    const q = new WorkQueue();
+    q.add('a');
+    await q.get();
+    q.done('a', 10);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(q.length).toBe(0);
+    expect(q.pending).toBe(0);
+    q.add('a');
+    expect(q.length).toBe(1);
+  });
+
   it('hands out nothing more once shut down, so workers stop promptly', async () => {
     const q = new WorkQueue();
     q.add('a');

@@ -1,6 +1,7 @@
 // A work queue of keys with client-go's semantics: a key added many times is processed once, a
 // key is never processed by two workers at once (re-adds while processing run again after
 // done()), failures back off per key exponentially, and an overall token bucket limits retries.
+// A key may also rest after done(): added meanwhile, it is handed out when its rest is over.
 
 export interface WorkQueueOptions {
   /** First retry delay of a failing key (client-go: 5 ms). */
@@ -35,6 +36,8 @@ export class WorkQueue<K = string> {
   private readonly processing = new Set<K>();
   private readonly failures = new Map<K, number>();
   private readonly delayed = new Map<K, { at: number; timer: NodeJS.Timeout }>();
+  /** Keys resting after done(restMs), until their timer fires. */
+  private readonly resting = new Map<K, NodeJS.Timeout>();
   private readonly waiters: ((key: K | undefined) => void)[] = [];
   /** When each key entered the queue and when each key in processing was taken (both pruned as keys move on). */
   private readonly queuedAt = new Map<K, number>();
@@ -90,7 +93,7 @@ export class WorkQueue<K = string> {
     if (this.shuttingDown || this.dirty.has(key)) return;
     this.dirty.add(key);
     this.observer?.added();
-    if (this.processing.has(key)) return; // queued again by done()
+    if (this.processing.has(key) || this.resting.has(key)) return; // queued again by done() or when its rest is over
     this.push(key);
   }
 
@@ -154,11 +157,24 @@ export class WorkQueue<K = string> {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  done(key: K): void {
+  /**
+   * Marks the key processed. With `restMs`, the key is not handed out again for that long: adds
+   * meanwhile (and while it was processing) are kept and take effect when the rest is over.
+   */
+  done(key: K, restMs = 0): void {
     this.processing.delete(key);
     const started = this.startedAt.get(key);
     this.startedAt.delete(key);
     if (started !== undefined) this.observer?.finished(this.now() - started);
+    if (restMs > 0 && !this.shuttingDown) {
+      const timer = setTimeout(() => {
+        this.resting.delete(key);
+        if (this.dirty.has(key) && !this.shuttingDown) this.push(key);
+      }, restMs);
+      timer.unref?.();
+      this.resting.set(key, timer);
+      return;
+    }
     // Added again while it was processing: counted by add() then, queued now.
     if (!this.dirty.has(key)) return;
     if (this.shuttingDown) this.dirty.delete(key);
@@ -169,6 +185,8 @@ export class WorkQueue<K = string> {
     this.shuttingDown = true;
     for (const { timer } of this.delayed.values()) clearTimeout(timer);
     this.delayed.clear();
+    for (const timer of this.resting.values()) clearTimeout(timer);
+    this.resting.clear();
     this.queuedAt.clear();
     for (const waiter of this.waiters.splice(0)) waiter(undefined);
   }
@@ -191,16 +209,20 @@ export class WorkQueue<K = string> {
   }
 }
 
-/** Runs `workers` loops that take keys and hand them to the handler until the queue shuts down. */
-export async function runWorkers<K>(queue: WorkQueue<K>, workers: number, handle: (key: K) => Promise<void>): Promise<void> {
+/**
+ * Runs `workers` loops that take keys and hand them to the handler until the queue shuts down;
+ * the handler may answer how long its key should rest (see done()).
+ */
+export async function runWorkers<K>(queue: WorkQueue<K>, workers: number, handle: (key: K) => Promise<number | void>): Promise<void> {
   const loop = async (): Promise<void> => {
     for (;;) {
       const key = await queue.get();
       if (key === undefined) return;
+      let restMs: number | void = 0;
       try {
-        await handle(key);
+        restMs = await handle(key);
       } finally {
-        queue.done(key);
+        queue.done(key, restMs ?? 0);
       }
     }
   };
