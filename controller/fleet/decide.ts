@@ -107,6 +107,23 @@ export interface FleetDecision {
 
 export type Verdict = { stalled: StalledReason } | { waiting: StalledReason } | FleetDecision;
 
+/** What one VM's cached objects say to the rollout: its change, the image version it runs, its observation. */
+interface VMJudgement {
+  change: Classification | undefined;
+  runs: { name: string; phase: string } | undefined;
+  observed: ObservedVM;
+}
+
+/**
+ * The judgement of each cached VM object with what it was judged from. The caches replace an
+ * object on every change, so while the VM, its VMI and node objects, the GoldenImage object, the
+ * restart awaited and the fleet's desired state (`key`) stay the same, so does the judgement: a
+ * reconcile after one event of a fleet of 10,000 VMs judges the VMs that event concerns, not all.
+ */
+const judgements = new WeakMap<V1VirtualMachine, {
+  vmi: V1VirtualMachineInstance | undefined; node: V1Node | undefined; golden: GoldenImage; restartedVmiUid: string | undefined; key: string; judgement: VMJudgement;
+}>();
+
 /** The fleet's decision and the memory to keep for it. */
 export function decideFleet(snapshot: FleetSnapshot): { verdict: Verdict; memory: FleetMemory } {
   const { fleet, now, memory } = snapshot;
@@ -138,29 +155,42 @@ export function decideFleet(snapshot: FleetSnapshot): { verdict: Verdict; memory
   const observed: ObservedVM[] = [];
   const changes: Record<string, Classification> = {};
   const runsVersion: Record<string, string> = {};
+  // desiredVM reads the fleet (uid, spec: its generation), the image and the revision; the index is the VM's own.
+  const judgementKey = `${ref.uid}/${fleet.metadata?.generation ?? 0}/${revision}/${JSON.stringify(image)}`;
+  const judge = (vm: V1VirtualMachine, index: number, vmi: V1VirtualMachineInstance | undefined, node: V1Node | undefined, restartedVmiUid: string | undefined): VMJudgement => {
+    const outdated = vm.metadata?.labels?.[REVISION_LABEL] !== revision;
+    const liveMigratable = conditionOf(vmi?.status?.conditions, 'LiveMigratable')?.status === 'True';
+    const change = outdated ? classifyChange(vm, desiredVM({ fleet: ref, spec, image, index, revision }), { liveMigratable, imageVolume: spec.image.volume }) : undefined;
+    const running = vmi && !vmi.metadata?.deletionTimestamp ? { spec: { dataVolumeTemplates: vm.spec.dataVolumeTemplates, template: { spec: vmi.spec } } } : vm;
+    const runs = imageVersionOfVM(running, spec.image.volume, golden, imageNamespace) ?? imageVersionOfVM(vm, spec.image.volume, golden, imageNamespace);
+    // Frozen: shared by every reconcile that finds the same objects.
+    return {
+      change,
+      runs,
+      observed: Object.freeze({
+        ...observeVM({ vm, index, vmi, node, restartedVmiUid, change: change?.kind ?? 'none' }),
+        ...(outdated && runs?.phase === 'Obsolete' && runs.name !== image.version ? { obsolete: runs.name } : {}),
+      }),
+    };
+  };
   for (const vm of snapshot.vms) {
     const name = vm.metadata!.name!;
     const index = parseVmIndex(ref.name, name);
     if (index === undefined) continue;
     const vmi = vmis.get(name);
-    const outdated = vm.metadata?.labels?.[REVISION_LABEL] !== revision;
-    const liveMigratable = conditionOf(vmi?.status?.conditions, 'LiveMigratable')?.status === 'True';
-    const change = outdated ? classifyChange(vm, desiredVM({ fleet: ref, spec, image, index, revision }), { liveMigratable, imageVolume: spec.image.volume }) : undefined;
-    if (change) changes[name] = change;
-    const running = vmi && !vmi.metadata?.deletionTimestamp ? { spec: { dataVolumeTemplates: vm.spec.dataVolumeTemplates, template: { spec: vmi.spec } } } : vm;
-    const runs = imageVersionOfVM(running, spec.image.volume, golden, imageNamespace) ?? imageVersionOfVM(vm, spec.image.volume, golden, imageNamespace);
-    if (runs) runsVersion[name] = runs.name;
-    observed.push({
-      ...observeVM({
-        vm,
-        index,
-        vmi,
-        node: vmi?.status?.nodeName ? nodes.get(vmi.status.nodeName) : undefined,
-        restartedVmiUid: restarts[name]?.uid,
-        change: change?.kind ?? 'none',
-      }),
-      ...(outdated && runs?.phase === 'Obsolete' && runs.name !== image.version ? { obsolete: runs.name } : {}),
-    });
+    const node = vmi?.status?.nodeName ? nodes.get(vmi.status.nodeName) : undefined;
+    const restartedVmiUid = restarts[name]?.uid;
+    const known = judgements.get(vm);
+    let judgement: VMJudgement;
+    if (known && known.vmi === vmi && known.node === node && known.golden === golden && known.restartedVmiUid === restartedVmiUid && known.key === judgementKey) {
+      judgement = known.judgement;
+    } else {
+      judgement = judge(vm, index, vmi, node, restartedVmiUid);
+      judgements.set(vm, { vmi, node, golden, restartedVmiUid, key: judgementKey, judgement });
+    }
+    if (judgement.change) changes[name] = judgement.change;
+    if (judgement.runs) runsVersion[name] = judgement.runs.name;
+    observed.push(judgement.observed);
   }
   const refusalForgotten = { ...memory, restarts, refused: undefined };
   const window = disruptionWindow(spec.remediation?.disruptionWindow, now);

@@ -57,6 +57,43 @@ function manualEditOf(input: DriftViewInput, vm: V1VirtualMachine, index: number
   return reasons;
 }
 
+/** What one VM's cached objects say, apart from its migrations. */
+interface VMFindings {
+  running: boolean;
+  node: V1Node | undefined;
+  drift: Drift[];
+  liveMigratable: { status: string; reason?: string; message?: string } | undefined;
+  /** Whether KubeVirt has copied the VM's placement onto the VMI. */
+  propagated: boolean;
+}
+
+/**
+ * Findings of each cached VM object with the objects they were found from. The caches replace an
+ * object on every change, so the same VM, VMI and node objects (and the same hand-edit findings)
+ * give the same findings: a reconcile after one event judges again only the VMs it concerns.
+ */
+const findingsMemo = new WeakMap<V1VirtualMachine, { vmi: V1VirtualMachineInstance | undefined; node: V1Node | undefined; restarting: boolean; manualEdit: string[] | undefined; findings: VMFindings }>();
+
+function findingsOf(vm: V1VirtualMachine, vmi: V1VirtualMachineInstance | undefined, nodeOf: (name: string) => V1Node | undefined, restarting: boolean, manualEdit: string[] | undefined, memo: boolean): VMFindings {
+  const nodeName = vmi?.status?.nodeName;
+  const nodeObject = nodeName ? nodeOf(nodeName) : undefined;
+  const known = memo ? findingsMemo.get(vm) : undefined;
+  if (known && known.vmi === vmi && known.node === nodeObject && known.restarting === restarting && known.manualEdit === manualEdit) return known.findings;
+  const running = !!vmi && !vmi.metadata?.deletionTimestamp && vmi.status?.phase === 'Running' && !restarting && !vm.metadata?.deletionTimestamp;
+  const node = running ? nodeObject : undefined;
+  const vmPlacement = placementOf(vm.spec.template?.spec);
+  const drift: Drift[] = running
+    ? detectDrift({ placement: vmPlacement, node, vmiConditions: vmi?.status?.conditions as never, ...(manualEdit ? { manualEdit } : {}) })
+    : manualEdit ? detectDrift({ placement: {}, node: undefined, vmiConditions: undefined, manualEdit }) : [];
+  const liveMigratable = conditionOf(vmi?.status?.conditions, 'LiveMigratable') as VMFindings['liveMigratable'];
+  const vmiPlacement = placementOf(vmi?.spec);
+  const propagated = PLACEMENT_FIELDS.every((f) => semanticEqual(vmPlacement[f], vmiPlacement[f]));
+  // Frozen: shared by every reconcile that finds the same objects.
+  const findings = { running, node, drift: Object.freeze(drift) as Drift[], liveMigratable, propagated };
+  if (memo) findingsMemo.set(vm, { vmi, node: nodeObject, restarting, manualEdit, findings });
+  return findings;
+}
+
 export interface DriftView {
   vms: RemediationVM[];
   rebalance: RebalancePlan;
@@ -76,14 +113,9 @@ export function driftView(input: DriftViewInput): DriftView {
   for (const { vm, index, restarting, disrupted } of input.vms) {
     const name = vm.metadata!.name!;
     const vmi = input.vmi(name);
-    const running = !!vmi && !vmi.metadata?.deletionTimestamp && vmi.status?.phase === 'Running' && !restarting && !vm.metadata?.deletionTimestamp;
     const atRevision = vm.metadata?.labels?.[REVISION_LABEL] === input.updateRevision && !vm.metadata?.deletionTimestamp;
     const manualEdit = atRevision ? manualEditOf(input, vm, index) : undefined;
-    const node = running && vmi?.status?.nodeName ? input.node(vmi.status.nodeName) : undefined;
-    const vmPlacement = placementOf(vm.spec.template?.spec);
-    const drift: Drift[] = running
-      ? detectDrift({ placement: vmPlacement, node, vmiConditions: vmi?.status?.conditions as never, ...(manualEdit ? { manualEdit } : {}) })
-      : manualEdit ? detectDrift({ placement: {}, node: undefined, vmiConditions: undefined, manualEdit }) : [];
+    const { running, node, drift, liveMigratable: lm, propagated } = findingsOf(vm, vmi, input.node, restarting, manualEdit, input.desiredKey !== undefined);
     const cached = (vmi ? input.migrations.get(name) ?? [] : []).map((m) => {
       const o = observeMigration(m, input.fleet);
       const local = input.seen?.(o.name);
@@ -99,15 +131,12 @@ export function driftView(input: DriftViewInput): DriftView {
     // the VMI still shows another state (or an unfinished one) has not moved the cached VMI yet.
     const newest = [...cached].sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt)[0];
     const vmiBehind = newest?.phase === 'Succeeded' && newest.uid !== undefined && (state?.migrationUid !== newest.uid || !state.completed);
-    const lm = conditionOf(vmi?.status?.conditions, 'LiveMigratable') as { status: string; reason?: string; message?: string } | undefined;
     if (lm && lm.status !== 'True') notMigratableReasons.set(name, lm.reason ?? 'LiveMigratable is not True');
     if (running) {
       const movable = lm?.status === 'True' && drift.length === 0 && !stateInFlight && !migrations.some(isInFlight) && !disrupted;
       rebalanceVMs.push({ name, index, domain: node?.metadata?.labels?.[input.rebalance.topologyKey], movable });
     }
     // KubeVirt patches a changed placement onto the VMI; a migration before that would pick its target by the old one.
-    const vmiPlacement = placementOf(vmi?.spec);
-    const propagated = PLACEMENT_FIELDS.every((f) => semanticEqual(vmPlacement[f], vmiPlacement[f]));
     out.push({
       name,
       index,
