@@ -52,8 +52,11 @@ export async function reconcileMigration(ctx: SimContext, key: string): Promise<
       for (const other of ctx.world.migrations.list()) if ((other.status?.phase ?? '') === 'Pending') ctx.enqueue('migration', `${other.metadata?.namespace}/${other.metadata?.name}`);
     }
   };
+  // Every VMI write is conditional on the VMI read, as KubeVirt's are: written from a cache that
+  // lags (an informer still reconnecting after an API server restart), a blind patch would mark
+  // the migration completed while leaving nodeName where the stale copy had it.
   const patchState = (patch: Partial<MigrationState>, extra: Record<string, unknown> = {}): Promise<unknown> =>
-    ctx.client.mergePatch(RESOURCES.vmi, { namespace, name: vmiName }, { status: { ...extra, migrationState: { ...state, ...patch } } });
+    ctx.client.mergePatch(RESOURCES.vmi, { namespace, name: vmiName }, { metadata: { resourceVersion: vmi?.metadata?.resourceVersion }, status: { ...extra, migrationState: { ...state, ...patch } } });
 
   if (m.metadata?.deletionTimestamp) {
     // Deleting an in-flight migration aborts it; the VMI stays on its source.
@@ -65,7 +68,14 @@ export async function reconcileMigration(ctx: SimContext, key: string): Promise<
   }
 
   if (isFinalMigrationPhase(phase)) {
-    if (m.metadata?.finalizers?.includes(MIGRATION_FINALIZER)) return removeFinalizer(ctx, m);
+    if (m.metadata?.finalizers?.includes(MIGRATION_FINALIZER)) {
+      // KubeVirt keeps the VMI's final state of the migration on it as it finalizes it (the update requeues it).
+      if (state?.completed && !m.status?.migrationState) {
+        await ctx.client.mergePatch(RESOURCES.vmim, { namespace, name }, { metadata: { resourceVersion: m.metadata?.resourceVersion }, status: { migrationState: state } }, 'status');
+        return;
+      }
+      return removeFinalizer(ctx, m);
+    }
     const gone = migrationsToGarbageCollect(ctx.world.migrationsOf(namespace!, vmiName));
     for (const victim of gone) await ctx.client.delete(RESOURCES.vmim, { namespace, name: victim });
     return;
@@ -131,19 +141,25 @@ export async function reconcileMigration(ctx: SimContext, key: string): Promise<
         return ctx.enqueue('migration', key, ctx.clock.real(RETRY_SIM_MS));
       }
       ctx.usage.assume(vmiKey, decision.node, requests);
-      // A new migration's state replaces the previous one's: merge patch clears its leftovers.
-      await ctx.client.mergePatch(RESOURCES.vmi, { namespace, name: vmiName }, {
-        status: {
-          migrationState: {
-            ...Object.fromEntries(PREVIOUS_MIGRATION_FIELDS.map((f) => [f, null])),
-            migrationUid: m.metadata?.uid,
-            sourceNode: source,
-            targetNode: decision.node,
-            targetPod: `virt-launcher-${vmiName}-${(m.metadata?.uid ?? '').slice(0, 5)}`,
-            mode: 'PreCopy',
+      try {
+        // A new migration's state replaces the previous one's: merge patch clears its leftovers.
+        await ctx.client.mergePatch(RESOURCES.vmi, { namespace, name: vmiName }, {
+          metadata: { resourceVersion: vmi!.metadata?.resourceVersion },
+          status: {
+            migrationState: {
+              ...Object.fromEntries(PREVIOUS_MIGRATION_FIELDS.map((f) => [f, null])),
+              migrationUid: m.metadata?.uid,
+              sourceNode: source,
+              targetNode: decision.node,
+              targetPod: `virt-launcher-${vmiName}-${(m.metadata?.uid ?? '').slice(0, 5)}`,
+              mode: 'PreCopy',
+            },
           },
-        },
-      });
+        });
+      } catch (err) {
+        ctx.usage.unassume(vmiKey);
+        throw err;
+      }
       return setPhase('Scheduled');
     }
     case 'Scheduled':
