@@ -373,6 +373,13 @@ export function planDrift(input: DriftPlanInput): { remediation: Remediation; me
     now,
   });
   const spec = remediationSpecOf(fleet.spec);
+  // A success this snapshot first finds misplaced is a failed attempt for this very plan, not only
+  // once carryOut has remembered it: else the next attempt would start at once, without backoff.
+  const outcomes = migrationOutcomes(view, input.vmi);
+  const landedWrong = new Set(outcomes.filter((o) => o.verdict === 'misplaced' && reported[o.migration] === undefined).map((o) => o.migration));
+  for (const vm of view.vms) {
+    if (vm.migrations.some((m) => landedWrong.has(m.name))) vm.migrations = vm.migrations.map((m) => (landedWrong.has(m.name) ? { ...m, misplaced: true } : m));
+  }
   const plan = planRemediation({ fleet: ref.name, spec, backoff: input.backoff, restartsAllowed: input.restartsAllowed, clusterSlots: input.clusterSlots, now, vms: view.vms });
   // A revert that left the VM as it was (fields added by hand, which apply cannot remove) is not retried.
   plan.actions = plan.actions.filter((a) => a.type !== 'Revert' || reverted[a.vm] !== byName.get(a.vm)?.metadata?.resourceVersion);
@@ -382,7 +389,7 @@ export function planDrift(input: DriftPlanInput): { remediation: Remediation; me
   const pollBudget = plan.waitingForBudget > 0 && plan.migrating.length + started < spec.maxConcurrent;
   const refused = given.length > 0 ? { vms: given.map(([vm]) => vm).sort(), message: given[0]![1].message } : undefined;
   return {
-    remediation: { plan, view, drift: driftSummary(view, plan, input.restartsAllowed), pollBudget, outcomes: migrationOutcomes(view, input.vmi), ...(refused ? { refused } : {}) },
+    remediation: { plan, view, drift: driftSummary(view, plan, input.restartsAllowed), pollBudget, outcomes, ...(refused ? { refused } : {}) },
     memory: { aborted, reverted, refusals, reported, misplaced, seen },
   };
 }
