@@ -8,6 +8,8 @@
 // exactly one successful migration (none created again after the restart), and nothing was lost.
 // On a control plane of this file's own, so the outage reaches no other test file.
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import type { CoreV1Event, V1Node } from '@kubernetes/client-node';
+import type { V1VirtualMachineInstance, V1VirtualMachineInstanceMigration } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { VMFleetStatus } from '../controller/api/generated/types.ts';
 import { FLEET_LABEL } from '../controller/core/fleet/names.ts';
 import { RESOURCES } from '../controller/kube/resources.ts';
@@ -44,6 +46,34 @@ const noDrift = (s: VMFleetStatus | undefined, replicas: number) => !!s && s.rea
 const names = Object.keys(FLEETS) as (keyof typeof FLEETS)[];
 const allRepaired = async () => (await Promise.all(names.map(async (name) => noDrift(await c.fleetStatus(NS, name), FLEETS[name])))).every(Boolean);
 const vmis = async () => new Map((await Promise.all(names.map((name) => c.fleetVMIs(NS, name)))).flat().map((v) => [v.metadata!.name!, { uid: v.metadata!.uid!, node: v.status?.nodeName ?? '' }]));
+/**
+ * Why VMIs were not moved by exactly one success: each one's node and migrationState, each of its
+ * migrations with the target its final migrationState names and whether that node carries the
+ * label, and the fleets' MigrationMisplaced Events. A second attempt after a misplaced landing
+ * (target not labelled, or the VMI left where it was) is the controller's correct answer to it;
+ * one without a MigrationMisplaced Event is the controller's fault.
+ */
+async function migrationReport(vmiNames: string[], migrations: readonly V1VirtualMachineInstanceMigration[]): Promise<string> {
+  const [nodes, vmiList, events] = await Promise.all([
+    c.client.list<V1Node>(RESOURCES.node),
+    c.client.list<V1VirtualMachineInstance>(RESOURCES.vmi, { namespace: NS }),
+    c.client.list<CoreV1Event>(RESOURCES.event, { namespace: NS }),
+  ]);
+  const labelled = (node: string | undefined) => node === undefined ? 'unknown' : nodes.items.find((n) => n.metadata?.name === node)?.metadata?.labels?.[LABEL] === 'yes' ? 'labelled' : 'NOT labelled';
+  const lines = vmiNames.map((name) => {
+    const vmi = vmiList.items.find((v) => v.metadata?.name === name);
+    const state = vmi?.status?.migrationState;
+    const own = migrations.filter((m) => m.spec?.vmiName === name).sort((a, b) => a.metadata!.name!.localeCompare(b.metadata!.name!, 'en', { numeric: true }));
+    const each = own.map((m) => {
+      const target = m.status?.migrationState?.targetNode ?? (state?.migrationUid === m.metadata?.uid ? state?.targetNode : undefined);
+      return `  ${m.metadata!.name!} (uid ${m.metadata?.uid}) ${m.status?.phase ?? 'no phase'}, target ${target ?? '?'} (${labelled(target)})`;
+    });
+    return [`${name} on ${vmi?.status?.nodeName ?? '?'} (${labelled(vmi?.status?.nodeName)}), migrationState uid ${state?.migrationUid ?? '-'} completed ${state?.completed ?? false} target ${state?.targetNode ?? '-'}:`, ...each].join('\n');
+  });
+  const misplaced = events.items.filter((e) => e.reason === 'MigrationMisplaced' && e.involvedObject.kind === 'VMFleet')
+    .map((e) => `  ${e.involvedObject.name} x${e.count ?? 1}: ${e.message ?? ''}`);
+  return [...lines, `MigrationMisplaced Events:${misplaced.length > 0 ? `\n${misplaced.join('\n')}` : ' none'}`].join('\n');
+}
 const vmUids = async () => new Map((await Promise.all(names.map((name) => c.fleetVMs(NS, name)))).flat().map((vm) => [vm.metadata!.name!, vm.metadata!.uid!]));
 
 it('repairs every drifted VM through a SIGKILLed kube-apiserver mid-wave, within the budgets and without a duplicate migration', async () => {
@@ -82,6 +112,8 @@ it('repairs every drifted VM through a SIGKILLed kube-apiserver mid-wave, within
     // One successful migration per VMI: none was made again for a VM the wave had already moved.
     const ours = (await c.migrations(NS)).filter((m) => names.includes(m.metadata?.labels?.[FLEET_LABEL] as keyof typeof FLEETS));
     const succeeded = (vmi: string) => ours.filter((m) => m.spec?.vmiName === vmi && m.status?.phase === 'Succeeded').map((m) => m.metadata!.name!);
+    const unexpected = [...before.keys()].filter((name) => JSON.stringify(succeeded(name)) !== JSON.stringify([`${name}-migrate-1`]));
+    if (unexpected.length > 0) console.log(`not moved by exactly one successful migration: ${unexpected.join(' ')}\n${await migrationReport(unexpected, await c.migrations(NS))}`);
     for (const name of before.keys()) expect([name, succeeded(name)]).toEqual([name, [`${name}-migrate-1`]]);
     console.log(`${ours.length} migrations, most in flight ${JSON.stringify(checker.maxInFlight())}, ${checker.samples()} samples, ${checker.relists()} checker relists`);
     expect(checker.violations()).toEqual([]);
