@@ -17,7 +17,7 @@ import { revisionHash } from '../core/fleet/revision.ts';
 import { planRollout, rolloutLimits, rolloutSpecOf, type ObservedVM, type Plan } from '../core/fleet/rollout.ts';
 import { disruptionWindow } from '../core/fleet/window.ts';
 import { listNames } from '../runtime/events.ts';
-import { fleetRef, NO_DRIFT_MEMORY, planDrift, type DriftMemory, type Remediation } from './drift-repair.ts';
+import { desiredStateKey, fleetRef, NO_DRIFT_MEMORY, planDrift, type DriftMemory, type Remediation } from './drift-repair.ts';
 import { conditionOf, observeVM } from './observe.ts';
 import type { Migration } from './remediation.ts';
 import type { DriftSummary, StalledReason } from './status.ts';
@@ -155,8 +155,7 @@ export function decideFleet(snapshot: FleetSnapshot): { verdict: Verdict; memory
   const observed: ObservedVM[] = [];
   const changes: Record<string, Classification> = {};
   const runsVersion: Record<string, string> = {};
-  // desiredVM reads the fleet (uid, spec: its generation), the image and the revision; the index is the VM's own.
-  const judgementKey = `${ref.uid}/${fleet.metadata?.generation ?? 0}/${revision}/${JSON.stringify(image)}`;
+  const judgementKey = desiredStateKey(fleet, revision, image);
   const judge = (vm: V1VirtualMachine, index: number, vmi: V1VirtualMachineInstance | undefined, node: V1Node | undefined, restartedVmiUid: string | undefined): VMJudgement => {
     const outdated = vm.metadata?.labels?.[REVISION_LABEL] !== revision;
     const liveMigratable = conditionOf(vmi?.status?.conditions, 'LiveMigratable')?.status === 'True';

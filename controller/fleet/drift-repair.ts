@@ -322,6 +322,14 @@ const keep = <V>(entries: Readonly<Record<string, V>>, test: (name: string, valu
  * migrations the cache still shows or that were created moments ago, refusals for the VMI and
  * fleet generation they were made against), with migrations newly seen in flight or finished. Pure.
  */
+/**
+ * Names what desiredVM builds a fleet's VMs from but the index: the fleet's uid and generation (its
+ * spec), the revision and the resolved image. While it stays the same, a judgement of a cached VM
+ * object against its desired VM stays true.
+ */
+export const desiredStateKey = (fleet: VMFleet, revision: string, image: ResolvedImage): string =>
+  `${fleet.metadata?.uid}/${fleet.metadata?.generation ?? 0}/${revision}/${JSON.stringify(image)}`;
+
 export function planDrift(input: DriftPlanInput): { remediation: Remediation; memory: DriftMemory } {
   const { fleet, now } = input;
   const ref = fleetRef(fleet);
@@ -368,8 +376,7 @@ export function planDrift(input: DriftPlanInput): { remediation: Remediation; me
     remembered,
     misplaced: new Set(Object.keys(misplaced)),
     desired,
-    // desiredVM reads the fleet (uid, spec: its generation), the image, the revision and the index.
-    desiredKey: `${ref.uid}/${generation}/${input.revision}/${JSON.stringify(input.image)}`,
+    desiredKey: desiredStateKey(fleet, input.revision, input.image),
     now,
   });
   const spec = remediationSpecOf(fleet.spec);
