@@ -17,6 +17,7 @@ import { RESOURCES } from '../kube/resources.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { OwnerMemory } from '../runtime/owner-memory.ts';
 import { inParallel } from '../runtime/parallel.ts';
+import { DriftAnnotations } from './drift-annotations.ts';
 import { driftSummary, driftView, migrationOutcomes, type DriftView, type MigrationOutcome } from './drift-view.ts';
 import { listNames, type EventRecorder, type InvolvedObject } from '../runtime/events.ts';
 import type { FleetCaches, VMFleet } from './reconciler.ts';
@@ -95,23 +96,36 @@ export class DriftRepair {
    * timestamps have one-second precision, too coarse for timeouts and backoff.
    */
   private readonly seen = new OwnerMemory<Seen>();
+  /** Each VM's drift annotation, written beside the loop. */
+  private readonly annotations: DriftAnnotations;
   private readonly startedAt: number;
   private readonly o: Required<DriftRepairOptions>;
 
   constructor(options: DriftRepairOptions) {
     this.o = { now: Date.now, backoff: DEFAULT_BACKOFF, ...options };
     this.startedAt = this.o.now();
+    this.annotations = new DriftAnnotations({
+      write: (namespace, name, text) => this.o.client.mergePatch(RESOURCES.vm, { namespace, name }, { metadata: { annotations: { [DRIFT_ANNOTATION]: text } } }),
+      log: this.o.log,
+      now: this.o.now,
+    });
   }
 
   /** The fleet is gone: so is everything remembered about its VMs and migrations. */
   forget(key: string): void {
     for (const m of this.memories()) m.forget(key);
+    this.annotations.forget(key);
+  }
+
+  /** Resolves once the drift annotations handed over are written (for a graceful stop). */
+  drain(): Promise<void> {
+    return this.annotations.drain();
   }
 
   /** Entries remembered, by memory, over all fleets (bounded by the live objects). */
   memorySizes(): Record<string, number> {
-    const { aborted, reverted, refusals, reported, misplaced, seen } = this;
-    return Object.fromEntries(Object.entries({ aborted, reverted, refusals, reported, misplaced, seen }).map(([k, m]) => [k, m.size]));
+    const { aborted, reverted, refusals, reported, misplaced, seen, annotations } = this;
+    return Object.fromEntries(Object.entries({ aborted, reverted, refusals, reported, misplaced, seen, annotations }).map(([k, m]) => [k, m.size]));
   }
 
   private memories(): OwnerMemory<unknown>[] {
@@ -222,25 +236,20 @@ export class DriftRepair {
       else note('MigrationFailed', `${o.vm} (${o.migration}: ${o.message ?? 'failed'})`);
     }
 
-    // The drift annotation on each VM: set while it drifts, removed once repaired.
+    // The drift annotation on each VM: set while it drifts, removed once repaired. Written beside
+    // the loop, behind the migrations; its Events are told when a new text is handed over.
     const reports = new Map(r.plan.reports.map((rep) => [rep.vm, rep]));
     const notMigratable = new Set(r.plan.notMigratable);
-    await inParallel([...byName.values()].filter((vm) => !vm.metadata?.deletionTimestamp), async (vm) => {
+    this.annotations.retain(key, (vm) => byName.has(vm));
+    for (const vm of byName.values()) {
+      if (vm.metadata?.deletionTimestamp) continue;
       const name = vm.metadata!.name!;
       const report = reports.get(name);
       const text = report ? driftAnnotation(report, notMigratable.has(name) ? r.view.notMigratableReasons.get(name) : undefined) : undefined;
-      const current = vm.metadata?.annotations?.[DRIFT_ANNOTATION];
-      if (text === current) return;
-      try {
-        await this.o.client.mergePatch(RESOURCES.vm, { namespace: ns, name }, { metadata: { annotations: { [DRIFT_ANNOTATION]: text ?? null } } });
-      } catch (err) {
-        if (err instanceof ApiError && err.notFound) return;
-        throw err;
-      }
-      if (!report) return;
+      if (!this.annotations.submit(key, vm, text) || !report) continue;
       if (notMigratable.has(name) && report.remedy === 'None') note('NotMigratable', `${name}: ${report.note}`);
       if (report.remedy === 'Report') note('ManualEditDetected', `${name}: ${report.drift.find((d) => d.kind === 'manualEdit')?.message ?? ''}`);
-    });
+    }
 
     const involved: InvolvedObject = { apiVersion: FLEET_API_VERSION, kind: FLEET_KIND, namespace: ns, name: ref.name, uid: ref.uid };
     const warnings = new Set(['MigrationFailed', 'MigrationTimedOut', 'MigrationMisplaced', 'MigrationRefused', 'NotMigratable', 'ManualEditDetected']);

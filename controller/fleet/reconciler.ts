@@ -120,7 +120,7 @@ export class FleetReconciler {
 
   /** Resolves once every status and Event handed over so far is written (for a graceful stop). */
   async drain(): Promise<void> {
-    await Promise.all([this.status.drain(), ...this.eventWrites]);
+    await Promise.all([this.status.drain(), this.drift.drain(), ...this.eventWrites]);
   }
 
   /** The VM cache showed a VMI (called from the VMI informer), so a restart it awaited is done. */
