@@ -8,7 +8,7 @@ import { DRIFT_ANNOTATION } from './remediation.ts';
 const FLEET = 'ns/web';
 
 function vm(name: string, annotation?: string, uid = `uid-${name}`): V1VirtualMachine {
-  return { metadata: { name, namespace: 'ns', uid, annotations: annotation === undefined ? {} : { [DRIFT_ANNOTATION]: annotation } } };
+  return { metadata: { name, namespace: 'ns', uid, annotations: annotation === undefined ? {} : { [DRIFT_ANNOTATION]: annotation } }, spec: { template: {} } };
 }
 
 /** A writer over a fake API whose writes finish only when the test says so. */

@@ -8,7 +8,7 @@ import type { V1VirtualMachine, V1VirtualMachineInstance } from '@kubevirt-ui-ex
 import type { V1Node } from '@kubernetes/client-node';
 import { desiredVM, FLEET_API_VERSION, FLEET_KIND, type FleetRef } from '../core/fleet/desired.ts';
 import type { ResolvedImage } from '../core/fleet/image.ts';
-import { DEFAULT_BACKOFF, MIGRATION_FINAL_PHASES, planRemediation, remediationSpecOf, type Backoff, type ObservedMigration, type RemediationAction, type RemediationPlan } from '../core/fleet/migration.ts';
+import { DEFAULT_BACKOFF, MIGRATION_FINAL_PHASES, planRemediation, remediationSpecOf, type Backoff, type MigrateAction, type ObservedMigration, type RemediationAction, type RemediationPlan } from '../core/fleet/migration.ts';
 import { rebalanceSpecOf } from '../core/fleet/rebalance.ts';
 import type { ObservedVM } from '../core/fleet/rollout.ts';
 import { ApiError, type KubeClient } from '../kube/client.ts';
@@ -18,6 +18,8 @@ import type { Logger } from '../runtime/logger.ts';
 import { OwnerMemory } from '../runtime/owner-memory.ts';
 import { inParallel } from '../runtime/parallel.ts';
 import { DriftAnnotations } from './drift-annotations.ts';
+import { StandbyMigrations } from './standby-migrations.ts';
+import { splitKey } from '../runtime/keys.ts';
 import { driftSummary, driftView, migrationOutcomes, type DriftView, type MigrationOutcome } from './drift-view.ts';
 import { listNames, type EventRecorder, type InvolvedObject } from '../runtime/events.ts';
 import type { FleetCaches, VMFleet } from './reconciler.ts';
@@ -96,6 +98,10 @@ export class DriftRepair {
    * timestamps have one-second precision, too coarse for timeouts and backoff.
    */
   private readonly seen = new OwnerMemory<Seen>();
+  /** The next migrations of each fleet's plan, started the moment a slot frees. */
+  private readonly standby: StandbyMigrations;
+  /** VM → MigrationStarted text of migrations the standby started, told with the fleet's next Events. */
+  private readonly startedBeside = new OwnerMemory<string>();
   /** Each VM's drift annotation, written beside the loop. */
   private readonly annotations: DriftAnnotations;
   private readonly startedAt: number;
@@ -109,12 +115,37 @@ export class DriftRepair {
       log: this.o.log,
       now: this.o.now,
     });
+    this.standby = new StandbyMigrations({ caches: this.o.caches, budget: this.o.budget, now: this.o.now, start: (key, ns, action) => this.startStandby(key, ns, action) });
   }
 
   /** The fleet is gone: so is everything remembered about its VMs and migrations. */
   forget(key: string): void {
     for (const m of this.memories()) m.forget(key);
     this.annotations.forget(key);
+    this.standby.forget(key);
+    this.startedBeside.forget(key);
+  }
+
+  /** Fed by the migration informer, after the budget: a migration that ended frees its slot for a standby one. */
+  migrationChanged(type: 'add' | 'update' | 'delete', m: Migration): Promise<string[]> {
+    return this.standby.onMigration(type, m);
+  }
+
+  private async startStandby(key: string, namespace: string, action: MigrateAction): Promise<boolean> {
+    const fleet = this.o.caches.fleets.get(splitKey(key).name, namespace);
+    try {
+      if (!fleet) return false;
+      await this.o.client.create(RESOURCES.vmim, migrationObject(fleetRef(fleet), action));
+    } catch (err) {
+      // Taken, refused or failed: the next reconcile plans this VM again and handles the answer.
+      this.o.budget.release(namespace, action.name);
+      if (!(err instanceof ApiError && err.alreadyExists)) this.o.log.error('standby migration not started', { fleet: key, migration: action.name, error: err instanceof Error ? err.message : String(err) });
+      return false;
+    }
+    this.seen.set(key, action.name, { since: this.o.now(), createdAt: this.o.now() });
+    this.refusals.delete(key, action.vm);
+    this.startedBeside.set(key, action.vm, `${action.vm} (${action.reason})`);
+    return true;
   }
 
   /** Resolves once the drift annotations handed over are written (for a graceful stop). */
@@ -124,19 +155,24 @@ export class DriftRepair {
 
   /** Entries remembered, by memory, over all fleets (bounded by the live objects). */
   memorySizes(): Record<string, number> {
-    const { aborted, reverted, refusals, reported, misplaced, seen, annotations } = this;
-    return Object.fromEntries(Object.entries({ aborted, reverted, refusals, reported, misplaced, seen, annotations }).map(([k, m]) => [k, m.size]));
+    const { aborted, reverted, refusals, reported, misplaced, seen, annotations, standby, startedBeside } = this;
+    return Object.fromEntries(Object.entries({ aborted, reverted, refusals, reported, misplaced, seen, annotations, standby, startedBeside }).map(([k, m]) => [k, m.size]));
   }
 
   private memories(): OwnerMemory<unknown>[] {
     return [this.aborted, this.reverted, this.refusals, this.reported, this.misplaced, this.seen] as OwnerMemory<unknown>[];
   }
 
-  /** Reserves cluster budget for the plan's new migrations; call before the first await. */
-  reserve(key: string, namespace: string, plan: RemediationPlan, now: number): void {
+  /**
+   * Reserves cluster budget for the plan's new migrations and stands its next ones by; call
+   * before the first await.
+   */
+  reserve(key: string, fleet: VMFleet, plan: RemediationPlan, now: number): void {
+    const namespace = fleet.metadata!.namespace!;
     for (const a of plan.actions) {
       if (a.type === 'Migrate') this.o.budget.reserve(namespace, key, a.vm, { name: a.name, phase: '', ours: true, attempt: a.attempt, reason: a.reason, createdAt: now, deleting: false }, now);
     }
+    this.standby.remember(key, fleet, plan, remediationSpecOf(fleet.spec).maxConcurrent);
   }
 
   /** What is remembered of the fleet's migrations and reverts, as data for planDrift. */
@@ -175,6 +211,8 @@ export class DriftRepair {
     const viewOf = new Map(r.view.vms.map((v) => [v.name, v]));
     const notes = new Map<string, string[]>();
     const note = (reason: string, text: string): void => void notes.set(reason, [...(notes.get(reason) ?? []), text]);
+    for (const [, text] of this.startedBeside.entries(key)) note('MigrationStarted', text);
+    this.startedBeside.forget(key);
 
     const failedAttempt = (vm: string, record: ObservedMigration): void =>
       this.aborted.set(key, vm, [...(this.aborted.get(key, vm) ?? []).filter((x) => x.name !== record.name), record]);

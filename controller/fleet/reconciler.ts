@@ -123,6 +123,11 @@ export class FleetReconciler {
     await Promise.all([this.status.drain(), this.drift.drain(), ...this.eventWrites]);
   }
 
+  /** A migration changed (called from the migration informer, after the budget saw it). */
+  migrationChanged(type: 'add' | 'update' | 'delete', m: Migration): void {
+    void this.drift.migrationChanged(type, m);
+  }
+
   /** The VM cache showed a VMI (called from the VMI informer), so a restart it awaited is done. */
   vmiObserved(vmi: V1VirtualMachineInstance): void {
     const fleet = `${vmi.metadata?.namespace}/${vmi.metadata?.labels?.[FLEET_LABEL]}`;
@@ -178,7 +183,7 @@ export class FleetReconciler {
     }
     const { plan, heal, image, revision, remediation } = verdict;
     // Reserved before the first await, so no other fleet's reconcile can take the same slots.
-    this.drift.reserve(key, namespace!, remediation.plan, now);
+    this.drift.reserve(key, fleet, remediation.plan, now);
     const acting = plan.actions.length > 0 || heal.length > 0 || remediation.plan.actions.length > 0;
     // Every step runs and status is written even when one failed (a deferred status write): the
     // first failure is raised afterwards, so the key is retried with backoff.

@@ -109,6 +109,11 @@ export class MigrationBudget {
     this.reserved.delete(`${namespace}/${name}`);
   }
 
+  /** `namespace/name` of every migration in flight the cache shows. */
+  inFlightKeys(): IterableIterator<string> {
+    return this.inFlight.values();
+  }
+
   /** Migrations this fleet created that the cache does not show yet, by VM. */
   pendingOf(fleet: string): Map<string, ObservedMigration[]> {
     const out = new Map<string, ObservedMigration[]>();

@@ -79,6 +79,8 @@ export function fleetController(ctx: ManagerContext, o: FleetControllerOptions):
     onStatusFailed: (key) => controller.queue.addRateLimited(key),
   });
   o.onReconciler?.(reconciler);
+  // After the budget has seen it: a migration that ended hands its slot to a standby migration at once.
+  migrations.on((type, m) => reconciler.migrationChanged(type, m));
   const ownerKey = controllerOwnerKey('VMFleet');
   // Registered before the controller's own handlers, so a reconcile the event triggers sees them.
   vms.on((type, vm) => {

@@ -83,7 +83,7 @@ describe('backoffDelay', () => {
 
 describe('planRemediation: live migration', () => {
   it('does nothing for a fleet without drift', () => {
-    expect(remediate([vm(0), vm(1)])).toEqual({ actions: [], restarts: [], reports: [], migrating: [], notMigratable: [], waitingForBudget: 0 });
+    expect(remediate([vm(0), vm(1)])).toEqual({ actions: [], restarts: [], reports: [], migrating: [], notMigratable: [], waitingForBudget: 0, standby: [] });
   });
 
   it('migrates a drifted, live-migratable VM under a deterministic name', () => {
@@ -299,7 +299,7 @@ describe('planRemediation: fallback and manual edits', () => {
 
   it('leaves a VM the rollout disrupts alone: no migration, restart, revert or report', () => {
     const p = remediate([vm(0, { disrupted: true, drift: [placement(), manual] }), vm(1, { disrupted: true, drift: [pending], liveMigratable: stuck })], { spec: spec({ fallback: 'Restart' }) });
-    expect(p).toEqual({ actions: [], restarts: [], reports: [], migrating: [], notMigratable: [], waitingForBudget: 0 });
+    expect(p).toEqual({ actions: [], restarts: [], reports: [], migrating: [], notMigratable: [], waitingForBudget: 0, standby: [] });
   });
 });
 
@@ -395,7 +395,7 @@ describe('planRemediation: properties', () => {
     );
   });
 
-  it('a smaller budget starts a prefix of the migrations a larger one starts, and holds back the rest', () => {
+  it('a smaller budget starts a prefix of the migrations a larger one starts, and stands the next ones by', () => {
     fc.assert(
       fc.property(inputArb, (input) => {
         const unlimited = remediate(input.vms, { ...input, spec: { ...input.spec, maxConcurrent: 100 }, clusterSlots: 100 });
@@ -405,6 +405,8 @@ describe('planRemediation: properties', () => {
         const some = p.actions.filter((a) => a.type === 'Migrate');
         expect(some).toEqual(all.slice(0, some.length));
         expect(some.length + p.waitingForBudget).toBe(all.length);
+        // Those held back stand by in the order they would get slots, as the actions they would be.
+        expect(p.standby).toEqual(all.slice(some.length, some.length + input.spec.maxConcurrent));
         const fleetInFlight = input.vms.filter((v) => v.migrationStateInFlight || v.migrations.some(isInFlight)).length;
         expect(some.length).toBe(Math.min(all.length, Math.max(0, Math.min(input.spec.maxConcurrent - fleetInFlight, input.clusterSlots))));
       }),

@@ -105,8 +105,11 @@ export interface RemediationInput {
 
 export type RemedyKind = 'LiveMigration' | 'Restart' | 'None' | 'Revert' | 'Report';
 
+/** A new migration of one VM, named for its attempt. */
+export interface MigrateAction { type: 'Migrate'; vm: string; name: string; attempt: number; reason: DriftKind; addedNodeSelector?: Record<string, string>; message: string }
+
 export type RemediationAction =
-  | { type: 'Migrate'; vm: string; name: string; attempt: number; reason: DriftKind; addedNodeSelector?: Record<string, string>; message: string }
+  | MigrateAction
   | { type: 'Abort'; vm: string; name: string; message: string }
   | { type: 'Revert'; vm: string; index: number; message: string };
 
@@ -132,6 +135,11 @@ export interface RemediationPlan {
   nextCheckAt?: number;
   /** Migrations held back by the fleet's or the cluster's budget. */
   waitingForBudget: number;
+  /**
+   * The first of those held back (at most maxConcurrent), in the order they would get slots, as
+   * the Migrate actions they would be: what a slot freed before the next plan goes to.
+   */
+  standby: MigrateAction[];
 }
 
 /** The name of attempt `attempt` to migrate `vmi`: deterministic, so a restarted controller finds it. */
@@ -190,7 +198,7 @@ const migrationDrifts: readonly DriftKind[] = ['placement', 'pendingLiveUpdate',
  */
 export function planRemediation(input: RemediationInput): RemediationPlan {
   const { spec, now } = input;
-  const plan: RemediationPlan = { actions: [], restarts: [], reports: [], migrating: [], notMigratable: [], waitingForBudget: 0 };
+  const plan: RemediationPlan = { actions: [], restarts: [], reports: [], migrating: [], notMigratable: [], waitingForBudget: 0, standby: [] };
   const wake = (at: number) => {
     plan.nextCheckAt = Math.min(plan.nextCheckAt ?? Infinity, Math.max(at, now + 1));
   };
@@ -256,19 +264,21 @@ export function planRemediation(input: RemediationInput): RemediationPlan {
 
   candidates.sort((a, b) => urgency(a.vm.drift) - urgency(b.vm.drift) || a.failures - b.failures || a.vm.index - b.vm.index);
   for (const { vm, report } of candidates) {
-    if (fleetSlots <= 0 || clusterSlots <= 0) {
-      report.note = fleetSlots <= 0 ? `waiting: ${spec.maxConcurrent} migrations of the fleet in flight (maxConcurrent)` : 'waiting: the cluster-wide migration budget is used up';
-      plan.waitingForBudget++;
-      continue;
-    }
-    fleetSlots--;
-    clusterSlots--;
     // Above every attempt of ours, and above anyone's migration that happens to use our naming.
     const attempt = 1 + Math.max(0, ...vm.migrations.map((m) => (m.ours ? m.attempt : attemptInName(vm.name, m.name))));
     const first = vm.drift.find((d) => migrationDrifts.includes(d.kind))!;
     const name = migrationName(vm.name, attempt);
+    const action: MigrateAction = { type: 'Migrate', vm: vm.name, name, attempt, reason: first.kind, ...(vm.addedNodeSelector ? { addedNodeSelector: vm.addedNodeSelector } : {}), message: `${first.kind}: ${first.message}` };
+    if (fleetSlots <= 0 || clusterSlots <= 0) {
+      report.note = fleetSlots <= 0 ? `waiting: ${spec.maxConcurrent} migrations of the fleet in flight (maxConcurrent)` : 'waiting: the cluster-wide migration budget is used up';
+      plan.waitingForBudget++;
+      if (plan.standby.length < spec.maxConcurrent) plan.standby.push(action);
+      continue;
+    }
+    fleetSlots--;
+    clusterSlots--;
     report.note = `migration ${name} started`;
-    plan.actions.push({ type: 'Migrate', vm: vm.name, name, attempt, reason: first.kind, ...(vm.addedNodeSelector ? { addedNodeSelector: vm.addedNodeSelector } : {}), message: `${first.kind}: ${first.message}` });
+    plan.actions.push(action);
   }
   return plan;
 }
