@@ -60,11 +60,11 @@ describe('retention guard', () => {
     expect(await refusal(vms, cloningVM(ns.name, 'b', { namespace: ns.name, name: 'another' }))).toBeUndefined();
     expect(await refusal(pathOf(RESOURCES.vm, other.name), cloningVM(other.name, 'a', { namespace: other.name, name: 'held' }))).toBeUndefined();
     // The VM that cloned it before stays updatable; adding the clone to another VM is refused.
-    await expect(client.mergePatch(RESOURCES.vm, { namespace: ns.name, name: 'before' }, { metadata: { labels: { touched: 'yes' } } })).resolves.toBeDefined();
+    const touched = await client.mergePatch<V1VirtualMachine>(RESOURCES.vm, { namespace: ns.name, name: 'before' }, { metadata: { labels: { touched: 'yes' } } });
+    expect([touched.metadata?.uid, touched.metadata?.labels?.touched]).toEqual([before.metadata?.uid, 'yes']);
     const plain = await client.create(RESOURCES.vm, cloningVM(ns.name, 'plain', { namespace: ns.name, name: 'another' }));
     const adding = { ...plain, spec: { ...plain.spec, dataVolumeTemplates: [...plain.spec!.dataVolumeTemplates!, ...cloningVM(ns.name, 'plain2', { namespace: ns.name, name: 'held' }).spec!.dataVolumeTemplates!] } };
     await expect(client.replace(RESOURCES.vm, adding)).rejects.toThrow(RETENTION_GUARD_MESSAGE);
-    expect(before.metadata?.uid).toBeDefined();
 
     await guard.release([guardKey(ns.name, 'held')]);
     await expect(waitUntilAllowed(vms, cloningVM(ns.name, 'a', { namespace: ns.name, name: 'held' }))).resolves.toBeUndefined();
@@ -83,11 +83,14 @@ describe('retention guard', () => {
     const ref = { namespace: ns.name, name: 'release-retry' };
     const local = new RetentionGuard(client, ref, log);
     expect(await local.hold({ [guardKey(ns.name, 'p')]: 'held' })).toBe(true);
-    // The API server refuses every update of that ConfigMap for a while (a policy of the test's own).
+    // The API server refuses every update of that ConfigMap for a while (a policy of the test's own),
+    // and of a probe ConfigMap that tells when the policy is in force without touching the guard's.
     const name = `${ns.name}-freeze-configmap`;
+    const probe = `${ref.name}-probe`;
+    await client.create(RESOURCES.configMap, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { namespace: ns.name, name: probe } });
     await client.http.request('POST', '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies', {
       apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', metadata: { name },
-      spec: { failurePolicy: 'Fail', matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['configmaps'] }] }, validations: [{ expression: `object.metadata.name != '${ref.name}'`, message: 'frozen' }] },
+      spec: { failurePolicy: 'Fail', matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['configmaps'] }] }, validations: [{ expression: `!(object.metadata.name in ['${ref.name}', '${probe}'])`, message: 'frozen' }] },
     });
     await client.http.request('POST', '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings', {
       apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name },
@@ -95,14 +98,13 @@ describe('retention guard', () => {
     });
     try {
       const deadline = Date.now() + 30_000;
-      for (;;) {
-        const refused = await local.release([guardKey(ns.name, 'p')]).then(() => false, (err: Error) => err.message.includes('frozen'));
-        if (refused) break;
-        // Not in force yet: hold again and retry.
+      for (let n = 0; ; n++) {
+        const frozen = await client.mergePatch(RESOURCES.configMap, { namespace: ns.name, name: probe }, { data: { n: String(n) } }).then(() => false, (err: Error) => err.message.includes('frozen'));
+        if (frozen) break;
         if (Date.now() > deadline) throw new Error('the freezing policy never took effect');
-        await local.hold({ [guardKey(ns.name, 'p')]: 'held' });
         await new Promise((r) => setTimeout(r, 100));
       }
+      await expect(local.release([guardKey(ns.name, 'p')])).rejects.toThrow('frozen');
       expect(local.pending).toBe(1);
     } finally {
       await client.http.request('DELETE', `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${name}`);
