@@ -188,7 +188,9 @@ export class FleetReconciler {
     // Every step runs and status is written even when one failed (a deferred status write): the
     // first failure is raised afterwards, so the key is retried with backoff.
     let failure: unknown;
-    const outcome = await this.act(key, fleet, vms, plan.actions, heal, image, revision).catch((err: unknown): ActOutcome => {
+    // VMs of this revision the API server created before: the template is known to be accepted.
+    const proven = verdict.observed.filter((vm) => vm.revision === revision && !vm.deleting).length;
+    const outcome = await this.act(key, fleet, vms, plan.actions, heal, image, revision, proven).catch((err: unknown): ActOutcome => {
       failure = err;
       return { conflicts: [] };
     });
@@ -311,7 +313,7 @@ export class FleetReconciler {
    * Carries out autohealing and the plan. A create only ever creates and an update only ever
    * updates the VM it read (vm-writes.ts), so a VM the fleet does not own is never touched.
    */
-  private async act(key: string, fleet: VMFleet, vms: V1VirtualMachine[], actions: PlanAction[], heal: Replacement[], image: ResolvedImage, revision: string): Promise<ActOutcome> {
+  private async act(key: string, fleet: VMFleet, vms: V1VirtualMachine[], actions: PlanAction[], heal: Replacement[], image: ResolvedImage, revision: string, proven: number): Promise<ActOutcome> {
     const ref = fleetRef(fleet);
     const namespace = ref.namespace;
     const byName = new Map(vms.map((vm) => [vm.metadata!.name!, vm]));
@@ -355,7 +357,8 @@ export class FleetReconciler {
 
     await inParallel(heal, (r) => remove(r.name, 'Autohealed', false));
     const creates = actions.filter((a) => a.type === 'Create');
-    // Slow start, as the ReplicaSet controller does: nothing more goes out once the template is refused.
+    // Slow start, as the ReplicaSet controller does: nothing more goes out once the template is
+    // refused; VMs of the revision already created count as its first successes.
     await sendInSlowStart(creates, async (a) => {
       this.o.expectations.expectCreations(key, [a.name], this.o.now());
       try {
@@ -366,7 +369,7 @@ export class FleetReconciler {
         this.o.expectations.creationObserved(key, a.name);
         throw err;
       }
-    }, () => refusal !== undefined);
+    }, () => refusal !== undefined, proven);
     if (refusal) return { refusal, conflicts };
     await inParallel(actions, async (a) => {
       switch (a.type) {

@@ -71,4 +71,25 @@ describe('sendInSlowStart', () => {
     expect(rounds).toBe(10);
     expect(widest).toBe(489); // 1, 2, 4, … 256, then the 489 left
   });
+
+  it('starts 1 + 2 × proven at once when the template was accepted before, and still stops on a refusal', async () => {
+    const started: number[] = [];
+    const answers: (() => void)[] = [];
+    const done = sendInSlowStart(Array.from({ length: 100 }, (_, i) => i), (i) => new Promise<void>((resolve) => {
+      started.push(i);
+      answers.push(resolve);
+    }), () => started.length > 30, 10);
+    expect(started).toHaveLength(21);
+    answers.shift()!();
+    await new Promise((r) => setImmediate(r));
+    expect(started).toHaveLength(23);
+    for (;;) {
+      const answer = answers.shift();
+      if (!answer) break;
+      answer();
+      await new Promise((r) => setImmediate(r));
+    }
+    await done;
+    expect(started).toHaveLength(31);
+  });
 });

@@ -23,16 +23,17 @@ export { FIELD_MANAGER };
  * hundreds; no cap on the width (the client's connections bound the requests in flight), where a
  * cap of 64 made a scale-out of 1,000 wait at 21 batch ends. Nothing more is started once `stop()`
  * says so (a refused template) or a send failed; resolves when every started send has settled,
- * rejecting with the first failure.
+ * rejecting with the first failure. `proven` counts as successes already had (the API server
+ * took the same template before), so a scale-out's later steps start wide.
  */
-export function sendInSlowStart<T>(items: readonly T[], send: (item: T) => Promise<void>, stop: () => boolean = () => false): Promise<void> {
+export function sendInSlowStart<T>(items: readonly T[], send: (item: T) => Promise<void>, stop: () => boolean = () => false, proven = 0): Promise<void> {
   return new Promise((resolve, reject) => {
     let started = 0;
     let succeeded = 0;
     let inFlight = 0;
     let failure: { err: unknown } | undefined;
     const pump = () => {
-      while (!failure && !stop() && started < items.length && started < 1 + 2 * succeeded) {
+      while (!failure && !stop() && started < items.length && started < 1 + 2 * (succeeded + proven)) {
         const item = items[started++]!;
         inFlight++;
         send(item).then(

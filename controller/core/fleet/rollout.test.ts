@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import type { ChangeKind } from './classify.ts';
 import { SCALE_DOWN_PRIORITIES } from '../../api/schema/vmfleet.ts';
-import { planRollout, resolveIntOrPercent, rolloutLimits, rolloutSpecOf, type ObservedVM, type Plan, type RolloutSpec } from './rollout.ts';
+import { MAX_CREATES_PER_PLAN, planRollout, resolveIntOrPercent, rolloutLimits, rolloutSpecOf, type ObservedVM, type Plan, type RolloutSpec } from './rollout.ts';
 
 const NEW = 'new';
 const OLD = 'old';
@@ -39,6 +39,16 @@ describe('planRollout: scaling', () => {
   it('scales 0 → 3 at the lowest free indexes', () => {
     expect(summary(plan(spec(), []))).toEqual(['Create web-0 ScaleUp', 'Create web-1 ScaleUp', 'Create web-2 ScaleUp']);
     expect(summary(plan(spec(), [vm(1)]))).toEqual(['Create web-0 ScaleUp', 'Create web-2 ScaleUp']);
+  });
+  it('creates at most MAX_CREATES_PER_PLAN in one plan, the lowest indexes first, and the rest in the plans after', () => {
+    const s = spec({ replicas: 1200 });
+    const first = plan(s, []);
+    expect(first.actions.map((a) => a.index)).toEqual(Array.from({ length: MAX_CREATES_PER_PLAN }, (_, i) => i));
+    expect(first.complete).toBe(false);
+    const made = (n: number) => Array.from({ length: n }, (_, i) => vm(i));
+    expect(plan(s, made(500)).actions.map((a) => a.index)).toEqual(Array.from({ length: 500 }, (_, i) => 500 + i));
+    expect(summary(plan(s, made(1000)))).toHaveLength(200);
+    expect(plan(s, made(1200)).complete).toBe(true);
   });
   it('does not reuse the name of a VM being deleted, and counts it', () => {
     expect(summary(plan(spec(), [vm(0), vm(1, { deleting: true })]))).toEqual(['Create web-2 ScaleUp']);

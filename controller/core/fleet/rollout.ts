@@ -122,6 +122,14 @@ export interface PlanInput {
 }
 
 export type CreateReason = 'ScaleUp' | 'Surge';
+
+/**
+ * Creates one plan makes at most, as the ReplicaSet controller's burstReplicas: a scale-out of
+ * thousands goes in steps, each taken up by the next reconcile once the cache shows the last, so
+ * the key is never held for minutes behind the client's rate limit, status shows progress between
+ * steps, and a change of the fleet (scaled back, paused) is honoured within one step.
+ */
+export const MAX_CREATES_PER_PLAN = 500;
 export type DeleteReason = 'ScaleDown' | 'Replaced';
 
 /**
@@ -184,7 +192,8 @@ function compareBy<T>(...keys: ((x: T) => number)[]): (a: T, b: T) => number {
  *   actions; unavailable VMs may be acted on freely (they cost nothing). So the plan never raises
  *   unavailability (max(0, replicas − available)) above maxUnavailable.
  * - Scale up: while VMs (including those being deleted, whose names are still taken) number fewer
- *   than replicas, Create at the lowest free indexes. New VMs are always at the update revision.
+ *   than replicas, Create at the lowest free indexes, at most MAX_CREATES_PER_PLAN in one plan.
+ *   New VMs are always at the update revision.
  * - Rollout (RollingUpdate, not paused, not halted): VMs with index ≥ partition whose revision is
  *   not the update revision are updated: `none`/`metadata`/`liveUpdatable` changes by
  *   UpdateInPlace at once; `restartRequired` by Restart, `recreate` by Recreate, within the
@@ -254,7 +263,7 @@ export function planRollout(input: PlanInput): Plan {
   // Scale up, and surge.
   const candidates = active.filter(disruptive);
   const surge = rolling && windowOpen && candidates.length > 0 ? Math.min(maxSurge, candidates.length) : 0;
-  const toCreate = Math.max(0, replicas + (canRoll ? surge : 0) - vms.length);
+  const toCreate = Math.min(MAX_CREATES_PER_PLAN, Math.max(0, replicas + (canRoll ? surge : 0) - vms.length));
   const scaleUp = Math.max(0, replicas - vms.length);
   lowestFreeIndexes([...vms.map((vm) => vm.index), ...(input.taken ?? [])], toCreate).forEach((index, i) => {
     const reason: CreateReason = i < scaleUp ? 'ScaleUp' : 'Surge';
