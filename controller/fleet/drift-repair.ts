@@ -126,6 +126,11 @@ export class DriftRepair {
     this.startedBeside.forget(key);
   }
 
+  /** The fleet's latest decision does not act: no standby migration of an earlier plan may start. */
+  dropStandby(key: string): void {
+    this.standby.forget(key);
+  }
+
   /** Fed by the migration informer, after the budget: a migration that ended frees its slot for a standby one. */
   migrationChanged(type: 'add' | 'update' | 'delete', m: Migration): Promise<string[]> {
     return this.standby.onMigration(type, m);

@@ -172,6 +172,8 @@ export class FleetReconciler {
     const limits = rolloutLimits(rolloutSpecOf(fleet.spec));
     const previous = this.status.current(key, { uid: fleet.metadata!.uid!, status: fleet.status });
     const base = { generation: fleet.metadata?.generation ?? 0, replicas: fleet.spec.replicas ?? 1, maxUnavailable: limits.maxUnavailable, selector: fleet.spec.selector.matchLabels, previous };
+    // Neither a stalled fleet nor one waiting for its image acts: nor may its earlier plan's standby.
+    if ('stalled' in verdict || 'waiting' in verdict) this.drift.dropStandby(key);
     if ('stalled' in verdict) {
       this.writeStatus(key, fleet, fleetStatus({ ...base, stalled: verdict.stalled, acting: false, now: new Date(now).toISOString() }));
       return { busyMs };
