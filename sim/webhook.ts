@@ -64,6 +64,10 @@ export class MigrationWebhook {
         }));
       });
     });
+    // Idle connections stay open until the API server drops them, as virt-api's Go server keeps
+    // them: Node's default closes one after 5 s, and the API server's next POST on a connection
+    // closing under it fails the create with a broken pipe (a webhook call is not retried).
+    server.keepAliveTimeout = 0;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as AddressInfo).port;
     const name = `virtfleet-sim-migration-${randomBytes(3).toString('hex')}`;
