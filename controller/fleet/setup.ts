@@ -121,7 +121,8 @@ export function fleetController(ctx: ManagerContext, o: FleetControllerOptions):
     related: [
       { informer: vms, keysFor: (vm) => [...new Set([...ownerKey(vm), ...fleetOfName(vm)])] },
       { informer: vmis, keysFor: fleetOfChild },
-      { informer: nodes, keysFor: fleetsOnNode },
+      // A node's placement change starts drift repair: it ends the fleet's rest, not waits it out.
+      { informer: nodes, keysFor: fleetsOnNode, urgent: true },
       { informer: goldenImages, keysFor: fleetsOfImage },
       { informer: migrations, keysFor: fleetsOfMigration },
       // Image disks carry the fleet label (from the template): their events time the clean-up.

@@ -58,6 +58,8 @@ export interface Related {
    * (VMs created by the hundred) makes one reconcile per period, not one per event.
    */
   coalesceMs?: number;
+  /** Its events end a key's rest (WorkQueue.addUrgent): rare ones that a reaction is timed from. */
+  urgent?: boolean;
 }
 
 export interface ControllerOptions {
@@ -98,7 +100,7 @@ export class Controller {
     const changed = options.primaryChanged;
     options.primary.on((type, obj) => (!changed || changed(type, obj)) && this.queue.add(keyOf(obj)));
     for (const r of options.related ?? []) {
-      const enqueue = r.coalesceMs ? (k: string) => this.queue.addAfter(k, r.coalesceMs!) : (k: string) => this.queue.add(k);
+      const enqueue = r.coalesceMs ? (k: string) => this.queue.addAfter(k, r.coalesceMs!) : r.urgent ? (k: string) => this.queue.addUrgent(k) : (k: string) => this.queue.add(k);
       r.informer.on((type, obj) => r.keysFor(obj, type).forEach(enqueue));
     }
   }

@@ -39,6 +39,33 @@ describe('WorkQueue', () => {
     expect(q.length).toBe(0);
   });
 
+  it('ends a key\'s rest on an urgent add, once, and leaves a key being processed to done()', async () => {
+    const q = new WorkQueue();
+    q.add('a');
+    await q.get();
+    q.done('a', 60_000);
+    q.add('a'); // routine: kept back for the rest
+    expect(q.length).toBe(0);
+    q.addUrgent('a');
+    expect(q.length).toBe(1);
+    q.addUrgent('a');
+    expect(q.length).toBe(1);
+    expect(await q.get()).toBe('a');
+    q.addUrgent('a'); // while processing: queued again by done(), not handed out twice
+    expect(q.length).toBe(0);
+    q.done('a', 60_000); // and without the rest done() was asked for
+    expect(q.length).toBe(1);
+    expect(await q.get()).toBe('a');
+    q.add('a'); // a routine add while processing keeps the rest
+    q.done('a', 60_000);
+    expect(q.length).toBe(0);
+    q.addUrgent('a');
+    expect(q.length).toBe(1);
+    expect(await q.get()).toBe('a');
+    q.done('a');
+    q.shutdown();
+  });
+
   it('hands out a rested key only if it was added during its rest or processing', async () => {
     const q = new WorkQueue();
     q.add('a');

@@ -38,6 +38,8 @@ export class WorkQueue<K = string> {
   private readonly delayed = new Map<K, { at: number; timer: NodeJS.Timeout }>();
   /** Keys resting after done(restMs), until their timer fires. */
   private readonly resting = new Map<K, NodeJS.Timeout>();
+  /** Keys added urgently while being processed: done() lets them skip their rest. */
+  private readonly urgentWhileProcessing = new Set<K>();
   private readonly waiters: ((key: K | undefined) => void)[] = [];
   /** When each key entered the queue and when each key in processing was taken (both pruned as keys move on). */
   private readonly queuedAt = new Map<K, number>();
@@ -95,6 +97,21 @@ export class WorkQueue<K = string> {
     this.observer?.added();
     if (this.processing.has(key) || this.resting.has(key)) return; // queued again by done() or when its rest is over
     this.push(key);
+  }
+
+  /**
+   * Adds the key and ends its rest, for a rare event a reaction is timed from (a node's placement
+   * changed): pacing is for streams of routine events, not for the one that starts a repair.
+   */
+  addUrgent(key: K): void {
+    if (this.processing.has(key) && !this.shuttingDown) this.urgentWhileProcessing.add(key);
+    const timer = this.resting.get(key);
+    if (timer !== undefined && !this.shuttingDown) {
+      clearTimeout(timer);
+      this.resting.delete(key);
+      if (this.dirty.has(key)) return this.push(key);
+    }
+    this.add(key);
   }
 
   /** Hands a dirty key to a waiting worker, or queues it. */
@@ -166,7 +183,8 @@ export class WorkQueue<K = string> {
     const started = this.startedAt.get(key);
     this.startedAt.delete(key);
     if (started !== undefined) this.observer?.finished(this.now() - started);
-    if (restMs > 0 && !this.shuttingDown) {
+    const urgent = this.urgentWhileProcessing.delete(key);
+    if (restMs > 0 && !urgent && !this.shuttingDown) {
       const timer = setTimeout(() => {
         this.resting.delete(key);
         if (this.dirty.has(key) && !this.shuttingDown) this.push(key);
@@ -187,6 +205,7 @@ export class WorkQueue<K = string> {
     this.delayed.clear();
     for (const timer of this.resting.values()) clearTimeout(timer);
     this.resting.clear();
+    this.urgentWhileProcessing.clear();
     this.queuedAt.clear();
     for (const waiter of this.waiters.splice(0)) waiter(undefined);
   }
