@@ -147,10 +147,15 @@ export class DriftRepair {
       if (!(err instanceof ApiError && err.alreadyExists)) this.o.log.error('standby migration not started', { fleet: key, migration: action.name, error: err instanceof Error ? err.message : String(err) });
       return false;
     }
-    this.seen.set(key, action.name, { since: this.o.now(), createdAt: this.o.now() });
-    this.refusals.delete(key, action.vm);
+    this.recordCreated(key, action);
     this.startedBeside.set(key, action.vm, `${action.vm} (${action.reason})`);
     return true;
+  }
+
+  /** A migration of ours was created: its timing starts now, and the VM's refusals are over. */
+  private recordCreated(key: string, action: MigrateAction): void {
+    this.seen.set(key, action.name, { since: this.o.now(), createdAt: this.o.now() });
+    this.refusals.delete(key, action.vm);
   }
 
   /** Resolves once the drift annotations handed over are written (for a graceful stop). */
@@ -175,7 +180,7 @@ export class DriftRepair {
   reserve(key: string, fleet: VMFleet, plan: RemediationPlan, now: number): void {
     const namespace = fleet.metadata!.namespace!;
     for (const a of plan.actions) {
-      if (a.type === 'Migrate') this.o.budget.reserve(namespace, key, a.vm, { name: a.name, phase: '', ours: true, attempt: a.attempt, reason: a.reason, createdAt: now, deleting: false }, now);
+      if (a.type === 'Migrate') this.o.budget.reserve(namespace, key, a, now);
     }
     this.standby.remember(key, fleet, plan, remediationSpecOf(fleet.spec).maxConcurrent);
   }
@@ -229,8 +234,7 @@ export class DriftRepair {
             try {
               await this.o.client.create(RESOURCES.vmim, migrationObject(ref, a));
               created.add(a.name);
-              this.seen.set(key, a.name, { since: this.o.now(), createdAt: this.o.now() });
-              this.refusals.delete(key, a.vm);
+              this.recordCreated(key, a);
               note('MigrationStarted', `${a.vm} (${a.reason})`);
             } catch (err) {
               // Someone else's object holds the name: the cache will show it and the next plan names the attempt after it.

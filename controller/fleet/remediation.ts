@@ -3,7 +3,7 @@
 import type { V1VirtualMachineInstanceMigration } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { DriftKind } from '../core/fleet/drift.ts';
 import { fleetOwnerReference, type FleetRef } from '../core/fleet/desired.ts';
-import { MIGRATION_FINAL_PHASES, type DriftReport, type ObservedMigration, type RemediationAction } from '../core/fleet/migration.ts';
+import { MIGRATION_FINAL_PHASES, type DriftReport, type MigrateAction, type ObservedMigration, type RemediationAction } from '../core/fleet/migration.ts';
 import { FLEET_LABEL } from '../core/fleet/names.ts';
 import { epoch } from './observe.ts';
 
@@ -101,8 +101,10 @@ export class MigrationBudget {
     return Math.max(0, this.limit - this.inFlight.size - this.reserved.size);
   }
 
-  reserve(namespace: string, fleet: string, vm: string, migration: ObservedMigration, now: number): void {
-    this.reserved.set(`${namespace}/${migration.name}`, { fleet, vm, migration, at: now });
+  /** Takes a slot for the fleet's migration about to be created; it counts as ours, unadmitted, from now. */
+  reserve(namespace: string, fleet: string, action: MigrateAction, now: number): void {
+    const migration: ObservedMigration = { name: action.name, phase: '', ours: true, attempt: action.attempt, reason: action.reason, createdAt: now, deleting: false };
+    this.reserved.set(`${namespace}/${action.name}`, { fleet, vm: action.vm, migration, at: now });
   }
 
   release(namespace: string, name: string): void {

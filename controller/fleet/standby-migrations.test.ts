@@ -168,7 +168,6 @@ describe('StandbyMigrations', () => {
         for (const [i, how] of ends) {
           const m = migrationObject(`vm-${i}`, 1, how === 'delete' ? 'Running' : how);
           await w.migrationEvent(how === 'delete' ? 'delete' : 'update', m);
-          expect(w.budget.available(1_000)).toBeGreaterThanOrEqual(0);
           const flyingNow = w.migrations.cache.list(NS).filter((x) => !['Succeeded', 'Failed'].includes(x.status?.phase ?? '')).length;
           expect(flyingNow + w.budget.pendingOf(KEY).size).toBeLessThanOrEqual(limit);
         }

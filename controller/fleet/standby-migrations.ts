@@ -134,7 +134,7 @@ export class StandbyMigrations {
     while (s.queue.length > 0) {
       const b = s.queue.shift()!;
       if (!this.holds(s, b) || busy.has(b.action.vm)) continue;
-      this.o.budget.reserve(s.namespace, key, b.action.vm, { name: b.action.name, phase: '', ours: true, attempt: b.action.attempt, reason: b.action.reason, createdAt: now, deleting: false }, now);
+      this.o.budget.reserve(s.namespace, key, b.action, now);
       if (s.queue.length === 0) this.byFleet.delete(key);
       return { namespace: s.namespace, action: b.action };
     }
