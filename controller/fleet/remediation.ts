@@ -18,6 +18,17 @@ export const DRIFT_ANNOTATION = 'virtfleet.io/drift';
 
 export const DEFAULT_MIGRATION_BUDGET = 5;
 
+/**
+ * The key of the fleet a migration concerns: by its fleet label (ours), else by its VMI's (a
+ * migration KubeVirt or a user started for one of the fleet's VMIs).
+ */
+export function fleetKeyOfMigration(m: Migration, vmiLabels: (name: string, namespace: string) => Record<string, string> | undefined): string | undefined {
+  const ns = m.metadata?.namespace;
+  if (!ns) return undefined;
+  const fleet = m.metadata?.labels?.[FLEET_LABEL] ?? vmiLabels(m.spec?.vmiName ?? '', ns)?.[FLEET_LABEL];
+  return fleet ? `${ns}/${fleet}` : undefined;
+}
+
 /** The planner's view of one migration; `ours` when this fleet created it (label and owner). */
 export function observeMigration(m: Migration, fleet: FleetRef): ObservedMigration {
   const labels = m.metadata?.labels ?? {};

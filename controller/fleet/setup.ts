@@ -19,7 +19,7 @@ import { Expectations } from '../runtime/expectations.ts';
 import { keyOf } from '../runtime/keys.ts';
 import type { ManagerContext } from '../runtime/manager.ts';
 import { FleetReconciler } from './reconciler.ts';
-import { DEFAULT_MIGRATION_BUDGET, MigrationBudget, type Migration } from './remediation.ts';
+import { DEFAULT_MIGRATION_BUDGET, fleetKeyOfMigration, MigrationBudget, type Migration } from './remediation.ts';
 
 export interface FleetControllerOptions {
   /** Watch and reconcile fleets of this namespace only (default: all namespaces). */
@@ -102,10 +102,8 @@ export function fleetController(ctx: ManagerContext, o: FleetControllerOptions):
   const fleetsOnNode = (node: KubernetesObject, type: EventType) => (nodeChanges.changed(type, node as V1Node) ? byNode.fleetsOn(node.metadata?.name ?? '') : []);
   // Ours carry the fleet label; others' are mapped through the fleet label of the VMI they move.
   const fleetsOfMigration = (m: KubernetesObject) => {
-    const own = fleetOfChild(m);
-    if (own.length > 0) return own;
-    const vmi = vmis.get((m as Migration).spec?.vmiName ?? '', m.metadata?.namespace);
-    return vmi ? fleetOfChild(vmi) : [];
+    const key = fleetKeyOfMigration(m as Migration, (name, namespace) => vmis.get(name, namespace)?.metadata?.labels);
+    return key ? [key] : [];
   };
   // Only when something a fleet reads changed: not the use counts the image controller rewrites.
   const imageChanges = new ImageChanges();

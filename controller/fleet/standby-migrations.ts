@@ -13,7 +13,7 @@ import { MIGRATION_FINAL_PHASES, type MigrateAction, type RemediationPlan } from
 import { FLEET_LABEL } from '../core/fleet/names.ts';
 import type { Cache } from '../cache/cache.ts';
 import type { VMFleet } from './reconciler.ts';
-import type { Migration, MigrationBudget } from './remediation.ts';
+import { fleetKeyOfMigration, type Migration, type MigrationBudget } from './remediation.ts';
 
 export interface StandbyCaches {
   fleets: Cache<VMFleet>;
@@ -105,7 +105,7 @@ export class StandbyMigrations {
   onMigration(type: 'add' | 'update' | 'delete', m: Migration): Promise<string[]> {
     const ended = type === 'delete' || MIGRATION_FINAL_PHASES.includes(m.status?.phase ?? '');
     if (!ended || this.byFleet.size === 0) return Promise.resolve([]);
-    const own = this.fleetOf(m);
+    const own = fleetKeyOfMigration(m, (name, ns) => this.o.caches.vmis.get(name, ns)?.metadata?.labels);
     const keys = [...this.byFleet.keys()].sort((a, b) => Number(b === own) - Number(a === own));
     const starts: Promise<string | undefined>[] = [];
     for (const key of keys) {
@@ -170,11 +170,5 @@ export class StandbyMigrations {
       if (vmi) out.push(vmi);
     }
     return out;
-  }
-
-  private fleetOf(m: Migration): string | undefined {
-    const ns = m.metadata?.namespace;
-    const fleet = m.metadata?.labels?.[FLEET_LABEL] ?? this.o.caches.vmis.get(m.spec?.vmiName ?? '', ns)?.metadata?.labels?.[FLEET_LABEL];
-    return fleet && ns ? `${ns}/${fleet}` : undefined;
   }
 }
