@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { FIELD_MANAGER, FLEET_FINALIZER, type VMFleet } from '../controller/fleet/reconciler.ts';
 import { FLEET_LABEL, INDEX_LABEL } from '../controller/core/fleet/names.ts';
+import { MAX_CREATES_PER_PLAN } from '../controller/core/fleet/rollout.ts';
 import { RESOURCES } from '../controller/kube/resources.ts';
 import { DIGESTS, fixtureRepository, vmFleet } from './fixtures/fleets.ts';
 import { kubectl } from './harness/cluster.ts';
@@ -10,7 +11,11 @@ import { fleetCluster, isCondition, type FleetCluster } from './harness/fleet.ts
 import { waitFor } from './harness/wait.ts';
 
 let c: FleetCluster;
-beforeAll(async () => (c = await fleetCluster('fleetscale', { nodes: { count: 4 } })));
+/** The controller's VM creates (POSTs to the VM collection), counted as it sends them. */
+let vmCreates = 0;
+beforeAll(async () => (c = await fleetCluster('fleetscale', { nodes: { count: 4 } }, {
+  manager: { onRequest: (method, path) => void (method === 'POST' && /\/virtualmachines(\?|$)/.test(path) && vmCreates++) },
+})));
 afterAll(async () => c?.stop());
 
 const running = (vms: { status?: { printableStatus?: string } }[]) => vms.filter((vm) => vm.status?.printableStatus === 'Running').length;
@@ -69,3 +74,19 @@ it('removes its VMs before it goes when deleted', async () => {
     return !fleet && vms.length === 0;
   }, 90_000, 200);
 });
+
+it('scales out past one plan\'s creates in steps, each VM created once', async () => {
+  const replicas = MAX_CREATES_PER_PLAN + 20;
+  const fleet = vmFleet(c.namespace, 'many', { replicas });
+  // Halted: the VMs alone are the test, not 520 VMIs on four simulated nodes.
+  (fleet.spec as { template: { spec: { runStrategy: string } } }).template.spec.runStrategy = 'Halted';
+  const createsBefore = vmCreates;
+  await c.client.create(RESOURCES.vmFleet, fleet);
+  await c.waitForFleet('many', `${replicas} VMs`, (s, vms) => vms.length === replicas && s.replicas === replicas);
+  const names = (await c.fleetVMs('many')).map((vm) => vm.metadata!.name!).sort();
+  expect(names).toEqual(Array.from({ length: replicas }, (_, i) => `many-${i}`).sort());
+  // The second step's plan came from a cache that had to catch up with the first step's 500: none was sent twice.
+  expect(vmCreates - createsBefore).toBe(replicas);
+  await c.client.delete(RESOURCES.vmFleet, { namespace: c.namespace, name: 'many' });
+  await waitFor('fleet and VMs gone', async () => !(await c.client.get(RESOURCES.vmFleet, { namespace: c.namespace, name: 'many' })) && (await c.fleetVMs('many')).length === 0, 90_000, 200);
+}, 120_000);
