@@ -5,10 +5,11 @@
 // The VMFleet informer (shared with the fleet controller) maps each fleet to the image it boots
 // from, so a fleet's rollout halting reaches the image's rollback decision at once; the fleets'
 // VMI informer (shared too) tells which version a fleet VM's running instance boots.
-import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
+import type { V1VirtualMachine, V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { GoldenImage, VMFleet } from '../api/objects.ts';
 import { dataVolumeInformer } from '../cache/datavolumes.ts';
+import { ImageFleetChanges, ImageVMChanges, ImageVMIChanges } from '../cache/image-use-changes.ts';
 import { vmiInformer } from '../cache/vmis.ts';
 import { vmInformer } from '../cache/vms.ts';
 import type { DataSource, DataVolume } from '../core/image/cdi.ts';
@@ -93,6 +94,8 @@ export function imageController(ctx: ManagerContext, o: ImageControllerOptions):
     }
     return [...keys];
   };
+  // Only events that change what an image's decision reads (not a migration's progress, a drift annotation or a fleet's status).
+  const [fleetChanges, vmChanges, vmiChanges] = [new ImageFleetChanges(), new ImageVMChanges(), new ImageVMIChanges()];
   return new Controller({
     primary: images,
     // Its own status writes do not take the image up again (the related events and polls do).
@@ -100,12 +103,12 @@ export function imageController(ctx: ManagerContext, o: ImageControllerOptions):
     related: [
       { informer: dataVolumes, keysFor: imagesOfDataVolume },
       { informer: dataSources, keysFor: ownerKey },
-      { informer: fleets, keysFor: (fleet) => imageKeyOfFleet(fleet as VMFleet) },
+      { informer: fleets, keysFor: (fleet, type) => (fleetChanges.changed(type, fleet as VMFleet) ? imageKeyOfFleet(fleet as VMFleet) : []) },
       // VMs and VMIs change an image's usage and health counts: a scale-out or a rollout moves
       // hundreds at once, and a count a second old is fresh enough for status and gates.
-      { informer: vms, keysFor: (vm) => imagesReferencedBy(vm as V1VirtualMachine, imagesOfRepository, dataVolumes, dataSources), coalesceMs: USAGE_COALESCE_MS },
+      { informer: vms, keysFor: (vm, type) => (vmChanges.changed(type, vm as V1VirtualMachine) ? imagesReferencedBy(vm as V1VirtualMachine, imagesOfRepository, dataVolumes, dataSources) : []), coalesceMs: USAGE_COALESCE_MS },
       // A fleet VM's new VMI starting (or failing) on a version: the image its fleet boots.
-      { informer: vmis, keysFor: (vmi) => imageKeyOfFleet(fleets.get(vmi.metadata?.labels?.[FLEET_LABEL] ?? '', vmi.metadata?.namespace)), coalesceMs: USAGE_COALESCE_MS },
+      { informer: vmis, keysFor: (vmi, type) => (vmiChanges.changed(type, vmi as V1VirtualMachineInstance) ? imageKeyOfFleet(fleets.get(vmi.metadata?.labels?.[FLEET_LABEL] ?? '', vmi.metadata?.namespace)) : []), coalesceMs: USAGE_COALESCE_MS },
     ],
     reconcile: (key) => reconciler.reconcile(key),
     workers: o.workers ?? 2,
