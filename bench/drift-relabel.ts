@@ -4,8 +4,9 @@
 // first migration of the fleet (watch arrival, and its creationTimestamp for reference), the time
 // until every fleet VMI runs on a labelled node with no migration in flight, the most migrations
 // in flight at any change the API server reported (against the budgets), and the controller's
-// requests meanwhile, and the share of the repair time during which the migrations in flight
-// were at the budget (time-weighted, from the watch events that changed their number). The nodes
+// requests and reconciles meanwhile (and how many slow refills began during a fleet reconcile),
+// and the share of the repair time during which the migrations in flight were at the budget
+// (time-weighted, from the watch events that changed their number). The nodes
 // are labelled back (no drift) before the next repetition. Figures are medians and maxima over
 // the repetitions; they depend on the machine (every phase is an API round trip).
 //   node bench/drift-relabel.ts [--nodes 100] [--vms 500] [--relabel 10] [--repetitions 5]
@@ -170,6 +171,25 @@ class RequestCounter {
   }
 }
 
+/** Each reconcile of either controller, with when it ended and how long it took (wall clock, awaits included). */
+class ReconcileLog {
+  readonly log: { controller: string; start: number; end: number }[] = [];
+  reconciled(controller: string, _key: string, _outcome: unknown, seconds: number): void {
+    const end = Date.now();
+    this.log.push({ controller, start: end - seconds * 1000, end });
+  }
+  /** Per controller over from → to: reconciles, their total and median / max length. */
+  between(from: number, to: number): Record<string, { count: number; totalMs: number; medianMs: number; maxMs: number }> {
+    const by = new Map<string, number[]>();
+    for (const r of this.log) if (r.end >= from && r.end <= to) by.set(r.controller, [...(by.get(r.controller) ?? []), r.end - r.start]);
+    return Object.fromEntries([...by].map(([c, xs]) => [c, { count: xs.length, totalMs: xs.reduce((a, b) => a + b, 0), medianMs: median(xs), maxMs: max(xs) }]));
+  }
+  /** Whether a reconcile of `controller` was under way at `at`. */
+  during(controller: string, at: number): boolean {
+    return this.log.some((r) => r.controller === controller && r.start <= at && at <= r.end);
+  }
+}
+
 // A small deterministic shuffle, so runs with the same seed drain the same nodes.
 function shuffled<T>(xs: T[], seed: number): T[] {
   const out = [...xs];
@@ -226,6 +246,11 @@ interface Repetition {
   /** Most and mean event-loop delay of this process (controller and watches) during the repair, ms. */
   loopDelayMaxMs: number;
   loopDelayMeanMs: number;
+  /** Reconciles per controller during the repair. */
+  reconciles: Record<string, { count: number; totalMs: number; medianMs: number; maxMs: number }>;
+  /** Refills longer than 100 ms, and how many of those began while a fleet reconcile was under way. */
+  slowRefills: number;
+  slowRefillsInReconcile: number;
 }
 
 /**
@@ -301,6 +326,7 @@ try {
   console.log(`${nodes} nodes labelled ${LABEL}=web (simulator ${values['inline-sim'] ? 'in process' : 'in a child process'}, speed ${speed}x) in ${((Date.now() - simStarted) / 1000).toFixed(1)} s`);
 
   const requests = new RequestCounter();
+  const reconciles = new ReconcileLog();
   const infoLog: { at: number; text: string }[] = [];
   const managerOptions = {
     kubeConfig: plane.kubeConfig(),
@@ -310,6 +336,7 @@ try {
     ...(values.burst ? { burst: Number(values.burst) } : {}),
     log: { info: (msg, fields) => void infoLog.push({ at: Date.now(), text: `${msg} ${JSON.stringify(fields ?? {})}` }), error: (msg, fields) => void errors.push(`${msg} ${JSON.stringify(fields ?? {})}`) },
     onRequest: (method: string, path: string) => requests.record(method, path),
+    observers: { reconciles },
   } satisfies VirtFleetOptions;
   if (values['fleet-only']) {
     // The GoldenImage controller records the image's versions and channels, then stops, and the
@@ -425,9 +452,15 @@ try {
     // The controller's refill: from a migration's end to the next one it creates, while work remained.
     const seen = r.migrations.map((t) => t.seenAt).sort((a, b) => a - b);
     const repGaps: number[] = [];
+    let slowRefills = 0;
+    let slowRefillsInReconcile = 0;
     for (const f of r.migrations.map((t) => t.finishedAt).filter((f) => f !== undefined)) {
       const next = seen.find((x) => x >= f);
       if (next !== undefined) repGaps.push(next - f);
+      if (next !== undefined && next - f > 100) {
+        slowRefills++;
+        if (reconciles.during('vmfleet', f)) slowRefillsInReconcile++;
+      }
     }
     refillGaps.push(...repGaps);
     const limitNow = Math.min(budget, maxConcurrent);
@@ -464,11 +497,16 @@ try {
       log: logLines,
       loopDelayMaxMs: loop.max / 1e6,
       loopDelayMeanMs: loop.mean / 1e6,
+      reconciles: reconciles.between(t0, end),
+      slowRefills,
+      slowRefillsInReconcile,
     };
     results.push(result);
     console.log(`rep ${rep}: ${r.affected} VMs on ${drained.length} drained nodes; first migration ${fmt(result.firstMs)} ms, repaired ${fmt(result.repairMs)} ms, ${r.migrations.length} migrations, max in flight ${r.maxInFlight}, at the budget ${fmt(100 * result.atBudgetShare, 1)}% of the repair (${fmt(100 * result.atBudgetWhileWork, 1)}% from the first to the last migration created), mean in flight ${fmt(result.meanInFlight, 1)}; load ${loadavg()}`);
     console.log(`  controller: first request +${fmt(result.firstRequestMs)} ms, first migration create sent +${fmt(result.firstMigrationSentMs)} ms after ${JSON.stringify(beforeFirstMigration)}; ` +
       `event loop delay max ${fmt(result.loopDelayMaxMs)} ms, mean ${fmt(result.loopDelayMeanMs, 1)} ms`);
+    console.log(`  reconciles during the repair: ${Object.entries(result.reconciles).map(([c, x]) => `${c} ${x.count} (median ${fmt(x.medianMs)} ms, max ${fmt(x.maxMs)} ms, ${fmt(x.totalMs / 1000, 1)} s in all)`).join('; ') || 'none'}; ` +
+      `refills over 100 ms: ${slowRefills}, ${slowRefillsInReconcile} of them from a migration that ended during a fleet reconcile`);
     for (const l of logLines) console.log(`    ${l}`);
     if (r.doneAt === undefined) {
       const left = [...tracker.vmisByNode()].filter(([n]) => drained.includes(n)).flatMap(([, v]) => v);
