@@ -76,7 +76,7 @@ export interface FleetSnapshot {
   nodes: readonly V1Node[];
   /** The GoldenImage the fleet's spec.image names; undefined when it does not exist. */
   goldenImage: GoldenImage | undefined;
-  /** The migrations of the fleet's namespace. */
+  /** The migrations of the fleet's VMIs (by name), its own and anyone else's. */
   migrations: readonly Migration[];
   /** The cluster-wide migration budget: free slots, and this fleet's reservations not yet cached, by VM. */
   budget: { slots: number; pending: ReadonlyMap<string, readonly ObservedMigration[]> };

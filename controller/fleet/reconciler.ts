@@ -23,6 +23,7 @@ import { splitKey } from '../runtime/keys.ts';
 import { StatusWriter } from '../runtime/status-writer.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { Cache } from '../cache/cache.ts';
+import { migrationsOfFleet } from '../cache/migrations.ts';
 import { vmsLabelledFor, vmsNamedFor } from '../cache/vms.ts';
 import { OwnerMemory } from '../runtime/owner-memory.ts';
 import { inParallel } from '../runtime/parallel.ts';
@@ -287,7 +288,7 @@ export class FleetReconciler {
       vmis: vms.flatMap((vm) => this.o.caches.vmis.get(vm.metadata!.name!, namespace) ?? []),
       nodes: this.o.caches.nodes.list(),
       goldenImage: this.o.caches.goldenImages.get(image.name, image.namespace ?? namespace),
-      migrations: this.o.caches.migrations.list(namespace),
+      migrations: migrationsOfFleet(this.o.caches.migrations, namespace, fleet.metadata!.name!),
       budget: { slots: this.o.budget.available(now), pending: this.o.budget.pendingOf(key) },
       backoff: this.o.backoff,
       now,

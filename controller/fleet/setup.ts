@@ -5,6 +5,7 @@ import type { KubernetesObject, V1Node } from '@kubernetes/client-node';
 import type { GoldenImage, VMFleet } from '../api/objects.ts';
 import { dataVolumeInformer } from '../cache/datavolumes.ts';
 import { ImageChanges } from '../cache/image-changes.ts';
+import { migrationInformer } from '../cache/migrations.ts';
 import { FleetsByNode, NodeChanges } from '../cache/node-index.ts';
 import { nodeInformer } from '../cache/nodes.ts';
 import { vmiInformer } from '../cache/vmis.ts';
@@ -59,7 +60,7 @@ export function fleetController(ctx: ManagerContext, o: FleetControllerOptions):
   const dataVolumes = dataVolumeInformer(ctx, ns);
   // Every migration of the cluster, anyone's, whatever the namespace scope: the budget is
   // cluster-wide (KubeVirt's parallelMigrationsPerCluster) and foreign ones are waited for.
-  const migrations = ctx.informer<Migration & KubernetesObject>(RESOURCES.vmim, { namespace: o.migrationBudgetScope === 'namespace' ? ns : undefined });
+  const migrations = migrationInformer(ctx, o.migrationBudgetScope === 'namespace' ? ns : undefined);
   const budget = new MigrationBudget(o.migrationBudget ?? DEFAULT_MIGRATION_BUDGET);
   migrations.on((type, m) => budget.observe(type, m));
   const expectations = new Expectations();
