@@ -4,7 +4,7 @@
 // first migration of the fleet (watch arrival, and its creationTimestamp for reference), the time
 // until every fleet VMI runs on a labelled node with no migration in flight, the most migrations
 // in flight at any change the API server reported (against the budgets), and the controller's
-// requests and reconciles meanwhile (and how many slow refills began during a fleet reconcile),
+// requests and reconciles meanwhile (and which path, standby or reconcile, each refill took),
 // and the share of the repair time during which the migrations in flight were at the budget
 // (time-weighted, from the watch events that changed their number). The nodes
 // are labelled back (no drift) before the next repetition. Figures are medians and maxima over
@@ -248,9 +248,35 @@ interface Repetition {
   loopDelayMeanMs: number;
   /** Reconciles per controller during the repair. */
   reconciles: Record<string, { count: number; totalMs: number; medianMs: number; maxMs: number }>;
-  /** Refills longer than 100 ms, and how many of those began while a fleet reconcile was under way. */
-  slowRefills: number;
-  slowRefillsInReconcile: number;
+  refills: ReturnType<typeof refillSummary>;
+}
+
+/** One refill: a migration's end → the next migration seen, split at the controller's create. */
+interface Refill {
+  ms: number;
+  controllerMs: number;
+  createMs: number;
+  /** The create was sent by a fleet reconcile (one was under way), not by the standby. */
+  byReconcile: boolean;
+}
+
+/** The refills' mean and tail, and which path the slow ones took. */
+function refillSummary(refills: Refill[]) {
+  const mean = (xs: number[]) => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
+  const slow = refills.filter((x) => x.ms > 200);
+  return {
+    count: refills.length,
+    meanMs: mean(refills.map((x) => x.ms)),
+    p90Ms: percentile(refills.map((x) => x.ms), 0.9),
+    controllerMeanMs: mean(refills.map((x) => x.controllerMs)),
+    createMeanMs: mean(refills.map((x) => x.createMs)),
+    byReconcile: refills.filter((x) => x.byReconcile).length,
+    over200: slow.length,
+    over200ByReconcile: slow.filter((x) => x.byReconcile).length,
+    over1s: refills.filter((x) => x.ms > 1000).length,
+    /** Share of the summed refill time in refills over 200 ms. */
+    over200TimeShare: refills.length === 0 ? NaN : slow.reduce((a, x) => a + x.ms, 0) / refills.reduce((a, x) => a + x.ms, 0),
+  };
 }
 
 /**
@@ -452,15 +478,16 @@ try {
     // The controller's refill: from a migration's end to the next one it creates, while work remained.
     const seen = r.migrations.map((t) => t.seenAt).sort((a, b) => a - b);
     const repGaps: number[] = [];
-    let slowRefills = 0;
-    let slowRefillsInReconcile = 0;
+    // Each refill split at the controller's next migration POST: the controller's part (the end's
+    // watch event, then the standby or a reconcile) and the create's (API server, webhook, watch).
+    const creates = sent.filter((q) => q.method === 'POST' && q.resource === 'virtualmachineinstancemigrations').map((q) => q.at);
+    const refills: Refill[] = [];
     for (const f of r.migrations.map((t) => t.finishedAt).filter((f) => f !== undefined)) {
       const next = seen.find((x) => x >= f);
-      if (next !== undefined) repGaps.push(next - f);
-      if (next !== undefined && next - f > 100) {
-        slowRefills++;
-        if (reconciles.during('vmfleet', f)) slowRefillsInReconcile++;
-      }
+      if (next === undefined) continue;
+      repGaps.push(next - f);
+      const post = creates.find((at) => at >= f && at <= next);
+      if (post !== undefined) refills.push({ ms: next - f, controllerMs: post - f, createMs: next - post, byReconcile: reconciles.during('vmfleet', post) });
     }
     refillGaps.push(...repGaps);
     const limitNow = Math.min(budget, maxConcurrent);
@@ -498,15 +525,15 @@ try {
       loopDelayMaxMs: loop.max / 1e6,
       loopDelayMeanMs: loop.mean / 1e6,
       reconciles: reconciles.between(t0, end),
-      slowRefills,
-      slowRefillsInReconcile,
+      refills: refillSummary(refills),
     };
     results.push(result);
     console.log(`rep ${rep}: ${r.affected} VMs on ${drained.length} drained nodes; first migration ${fmt(result.firstMs)} ms, repaired ${fmt(result.repairMs)} ms, ${r.migrations.length} migrations, max in flight ${r.maxInFlight}, at the budget ${fmt(100 * result.atBudgetShare, 1)}% of the repair (${fmt(100 * result.atBudgetWhileWork, 1)}% from the first to the last migration created), mean in flight ${fmt(result.meanInFlight, 1)}; load ${loadavg()}`);
     console.log(`  controller: first request +${fmt(result.firstRequestMs)} ms, first migration create sent +${fmt(result.firstMigrationSentMs)} ms after ${JSON.stringify(beforeFirstMigration)}; ` +
       `event loop delay max ${fmt(result.loopDelayMaxMs)} ms, mean ${fmt(result.loopDelayMeanMs, 1)} ms`);
     console.log(`  reconciles during the repair: ${Object.entries(result.reconciles).map(([c, x]) => `${c} ${x.count} (median ${fmt(x.medianMs)} ms, max ${fmt(x.maxMs)} ms, ${fmt(x.totalMs / 1000, 1)} s in all)`).join('; ') || 'none'}; ` +
-      `refills over 100 ms: ${slowRefills}, ${slowRefillsInReconcile} of them from a migration that ended during a fleet reconcile`);
+      `refills: ${result.refills.count}, mean ${fmt(result.refills.meanMs)} ms (controller ${fmt(result.refills.controllerMeanMs)} + create ${fmt(result.refills.createMeanMs)}), 90th percentile ${fmt(result.refills.p90Ms)} ms, ` +
+      `${result.refills.byReconcile} sent by a reconcile, the rest by the standby; ${result.refills.over200} over 200 ms (${result.refills.over200ByReconcile} by a reconcile; ${fmt(100 * result.refills.over200TimeShare, 1)}% of all refill time), ${result.refills.over1s} over 1 s`);
     for (const l of logLines) console.log(`    ${l}`);
     if (r.doneAt === undefined) {
       const left = [...tracker.vmisByNode()].filter(([n]) => drained.includes(n)).flatMap(([, v]) => v);
