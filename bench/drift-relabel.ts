@@ -249,6 +249,19 @@ interface Repetition {
   /** Reconciles per controller during the repair. */
   reconciles: Record<string, { count: number; totalMs: number; medianMs: number; maxMs: number }>;
   refills: ReturnType<typeof refillSummary>;
+  /** Share of the time from the first to the last create at the limit, 1 and 2 below it, 3-5 below, and lower (%). */
+  levels: Record<string, number>;
+}
+
+function levelShares(steps: { at: number; inFlight: number }[], from: number, to: number, limit: number): Record<string, number> {
+  const atLeast = (n: number) => shareAtLeast(steps, from, to, n);
+  return {
+    [`${limit}`]: 100 * atLeast(limit),
+    [`${limit - 1}`]: 100 * (atLeast(limit - 1) - atLeast(limit)),
+    [`${limit - 2}`]: 100 * (atLeast(limit - 2) - atLeast(limit - 1)),
+    [`${limit - 5}-${limit - 3}`]: 100 * (atLeast(limit - 5) - atLeast(limit - 2)),
+    [`<${limit - 5}`]: 100 * (1 - atLeast(limit - 5)),
+  };
 }
 
 /** One refill: a migration's end → the next migration seen, split at the controller's create. */
@@ -525,12 +538,15 @@ try {
       loopDelayMaxMs: loop.max / 1e6,
       loopDelayMeanMs: loop.mean / 1e6,
       reconciles: reconciles.between(t0, end),
+      // From the first to the last create: how far below the budget the shortfall goes.
+      levels: r.firstSeenAt !== undefined && lastSeen !== undefined ? levelShares(r.steps, r.firstSeenAt, lastSeen, limitNow) : {},
       refills: refillSummary(refills),
     };
     results.push(result);
     console.log(`rep ${rep}: ${r.affected} VMs on ${drained.length} drained nodes; first migration ${fmt(result.firstMs)} ms, repaired ${fmt(result.repairMs)} ms, ${r.migrations.length} migrations, max in flight ${r.maxInFlight}, at the budget ${fmt(100 * result.atBudgetShare, 1)}% of the repair (${fmt(100 * result.atBudgetWhileWork, 1)}% from the first to the last migration created), mean in flight ${fmt(result.meanInFlight, 1)}; load ${loadavg()}`);
     console.log(`  controller: first request +${fmt(result.firstRequestMs)} ms, first migration create sent +${fmt(result.firstMigrationSentMs)} ms after ${JSON.stringify(beforeFirstMigration)}; ` +
       `event loop delay max ${fmt(result.loopDelayMaxMs)} ms, mean ${fmt(result.loopDelayMeanMs, 1)} ms`);
+    console.log(`  in flight, share of first → last create: ${Object.entries(result.levels).map(([n, x]) => `${n}: ${fmt(x, 1)}%`).join(', ')}`);
     console.log(`  reconciles during the repair: ${Object.entries(result.reconciles).map(([c, x]) => `${c} ${x.count} (median ${fmt(x.medianMs)} ms, max ${fmt(x.maxMs)} ms, ${fmt(x.totalMs / 1000, 1)} s in all)`).join('; ') || 'none'}; ` +
       `refills: ${result.refills.count}, mean ${fmt(result.refills.meanMs)} ms (controller ${fmt(result.refills.controllerMeanMs)} + create ${fmt(result.refills.createMeanMs)}), 90th percentile ${fmt(result.refills.p90Ms)} ms, ` +
       `${result.refills.byReconcile} sent by a reconcile, the rest by the standby; ${result.refills.over200} over 200 ms (${result.refills.over200ByReconcile} by a reconcile; ${fmt(100 * result.refills.over200TimeShare, 1)}% of all refill time), ${result.refills.over1s} over 1 s`);
