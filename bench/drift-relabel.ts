@@ -488,22 +488,30 @@ try {
       for (let i = 1; i < steps.length; i++) if (steps[i] !== undefined && steps[i - 1] !== undefined) repSteps[i - 1]!.push(steps[i]! - steps[i - 1]!);
     }
     repSteps.forEach((xs, i) => phaseSteps[i]!.push(...xs));
-    // The controller's refill: from a migration's end to the next one it creates, while work remained.
+    // The controller's refill, matched first in, first out: with `limit` migrations in flight, the
+    // k-th end makes room for the (k + limit)-th migration, so the refill of end k is the time
+    // until that one is seen (the next one seen after an end may have been created before it, for
+    // an earlier end). Split at that migration's POST: the controller's part (the end's watch
+    // event, then the standby or a reconcile) and the create's (API server, webhook, watch).
+    const limitNow = Math.min(budget, maxConcurrent);
     const seen = r.migrations.map((t) => t.seenAt).sort((a, b) => a - b);
-    const repGaps: number[] = [];
-    // Each refill split at the controller's next migration POST: the controller's part (the end's
-    // watch event, then the standby or a reconcile) and the create's (API server, webhook, watch).
+    const ends = r.migrations.map((t) => t.finishedAt).filter((f) => f !== undefined).sort((a, b) => a - b);
     const creates = sent.filter((q) => q.method === 'POST' && q.resource === 'virtualmachineinstancemigrations').map((q) => q.at);
+    // Only when every POST made a migration (none refused) do the POSTs line up with the migrations seen.
+    const postsAlign = creates.length === seen.length;
+    const repGaps: number[] = [];
     const refills: Refill[] = [];
-    for (const f of r.migrations.map((t) => t.finishedAt).filter((f) => f !== undefined)) {
-      const next = seen.find((x) => x >= f);
-      if (next === undefined) continue;
-      repGaps.push(next - f);
-      const post = creates.find((at) => at >= f && at <= next);
-      if (post !== undefined) refills.push({ ms: next - f, controllerMs: post - f, createMs: next - post, byReconcile: reconciles.during('vmfleet', post) });
+    // A migration seen before the end it is matched with was created below the limit: no wait (0).
+    for (let k = 0; k + limitNow < seen.length && k < ends.length; k++) {
+      const next = seen[k + limitNow]!;
+      const ms = Math.max(0, next - ends[k]!);
+      repGaps.push(ms);
+      if (postsAlign) {
+        const post = creates[k + limitNow]!;
+        refills.push({ ms, controllerMs: Math.max(0, post - ends[k]!), createMs: next - post, byReconcile: reconciles.during('vmfleet', post) });
+      }
     }
     refillGaps.push(...repGaps);
-    const limitNow = Math.min(budget, maxConcurrent);
     const lastSeen = seen.at(-1);
     const result: Repetition = {
       rep,
@@ -581,7 +589,7 @@ try {
     ], widths));
   }
   console.log('(before: affected VMs an earlier repetition had migrated; first ms: watch arrival of the first migration after t0; cts-t0: its creationTimestamp, 1-s resolution, ' +
-    'so the creation happened in [cts-t0, cts-t0+1000); rounds: by the budgets / with perNode; in flight: namespace/fleet/past Pending; full %: share of t0→repaired with min(budget, maxConcurrent) in flight; work %: the same from the first to the last migration created; mig ms: median created→Succeeded; refill: median from the end of a migration to the next created; requests: controller GET/POST/PATCH/DELETE from t0 to repaired)');
+    'so the creation happened in [cts-t0, cts-t0+1000); rounds: by the budgets / with perNode; in flight: namespace/fleet/past Pending; full %: share of t0→repaired with min(budget, maxConcurrent) in flight; work %: the same from the first to the last migration created; mig ms: median created→Succeeded; refill: median from the k-th migration end to the (k + limit)-th migration seen; requests: controller GET/POST/PATCH/DELETE from t0 to repaired)');
   const firsts = results.map((r) => r.firstMs ?? NaN);
   const repairs = results.map((r) => r.repairMs ?? NaN);
   const ratios = results.map((r) => (r.repairMs ?? NaN) / r.minMs);
@@ -595,7 +603,7 @@ try {
     PHASES.map((p, i) => `${i === 0 ? 'created' : PHASES[i - 1]}→${p} ${fmt(median(phaseSteps[i]!))}`).join(', '));
   const observedMin = results.map((r) => (r.repairMs ?? NaN) / (r.minRoundsPerNode * median(allInFlightMs)));
   console.log(`repair / (rounds × observed migration time ${fmt(median(allInFlightMs))} ms): median ${fmt(median(observedMin), 2)}, max of ${results.length} ${fmt(max(observedMin), 2)}`);
-  console.log(`controller refill (a migration's end → the next one created): median ${fmt(median(refillGaps))} ms, max ${fmt(max(refillGaps))} ms over ${refillGaps.length}`);
+  console.log(`controller refill (the k-th migration end → the (k + limit)-th migration seen): median ${fmt(median(refillGaps))} ms, max ${fmt(max(refillGaps))} ms over ${refillGaps.length}`);
   const shares = results.map((r) => r.atBudgetShare);
   const workShares = results.map((r) => r.atBudgetWhileWork);
   console.log(`at the budget (${limit} in flight), share of the repair time: median ${fmt(100 * median(shares), 1)}%, min of ${results.length} ${fmt(100 * Math.min(...shares), 1)}%; ` +
