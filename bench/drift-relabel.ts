@@ -23,6 +23,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { VirtFleetManager, type VirtFleetOptions } from '../controller/virtfleet.ts';
+import { apiServerMetrics } from './lib/apiserver-writes.ts';
 import type { GoldenImage } from '../controller/api/objects.ts';
 import { fleetController } from '../controller/fleet/setup.ts';
 import { Manager } from '../controller/runtime/manager.ts';
@@ -190,6 +191,37 @@ class ReconcileLog {
   }
 }
 
+/**
+ * The sum and count of a histogram in the API server's /metrics over the series whose labels
+ * contain every one of `labels` (e.g. `verb="POST"`).
+ */
+function histogramTotals(metrics: string, name: string, labels: string[]): { sum: number; count: number } {
+  let sum = 0;
+  let count = 0;
+  for (const line of metrics.split('\n')) {
+    const isSum = line.startsWith(`${name}_sum{`);
+    if (!isSum && !line.startsWith(`${name}_count{`)) continue;
+    if (!labels.every((l) => line.includes(l))) continue;
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (isSum) sum += value;
+    else count += value;
+  }
+  return { sum, count };
+}
+
+/** What the API server spent on migration creates, from its own histograms: the whole request and the admission webhooks in it. */
+function createCosts(metrics: string) {
+  return {
+    post: histogramTotals(metrics, 'apiserver_request_duration_seconds', ['resource="virtualmachineinstancemigrations"', 'verb="POST"']),
+    webhook: histogramTotals(metrics, 'apiserver_admission_webhook_admission_duration_seconds', ['operation="CREATE"']),
+    patchVM: histogramTotals(metrics, 'apiserver_request_duration_seconds', ['resource="virtualmachines"', 'verb="PATCH"']),
+  };
+}
+const perCall = (before: { sum: number; count: number }, after: { sum: number; count: number }) => ({
+  count: after.count - before.count,
+  meanMs: after.count > before.count ? (1000 * (after.sum - before.sum)) / (after.count - before.count) : NaN,
+});
+
 // A small deterministic shuffle, so runs with the same seed drain the same nodes.
 function shuffled<T>(xs: T[], seed: number): T[] {
   const out = [...xs];
@@ -249,6 +281,10 @@ interface Repetition {
   /** Reconciles per controller during the repair. */
   reconciles: Record<string, { count: number; totalMs: number; medianMs: number; maxMs: number }>;
   refills: ReturnType<typeof refillSummary>;
+  /** The API server's own mean time per migration POST, per admission webhook call in it, and per VM PATCH, over the repair. */
+  apiServer: Record<'post' | 'webhook' | 'patchVM', { count: number; meanMs: number }>;
+  /** The controller's POSTs during the repair: how long the API server took to answer (its admission webhooks included). */
+  postMs: { count: number; median: number; mean: number; max: number };
   /** Share of the time from the first to the last create at the limit, 1 and 2 below it, 3-5 below, and lower (%). */
   levels: Record<string, number>;
 }
@@ -366,6 +402,10 @@ try {
 
   const requests = new RequestCounter();
   const reconciles = new ReconcileLog();
+  // How long each POST took to answer (nearly all of a repair's are migration creates).
+  const posts = { log: [] as { end: number; ms: number }[], completed(method: string, _code: string, _host: string, seconds: number) {
+    if (method === 'POST') this.log.push({ end: Date.now(), ms: seconds * 1000 });
+  } };
   const infoLog: { at: number; text: string }[] = [];
   const managerOptions = {
     kubeConfig: plane.kubeConfig(),
@@ -375,7 +415,7 @@ try {
     ...(values.burst ? { burst: Number(values.burst) } : {}),
     log: { info: (msg, fields) => void infoLog.push({ at: Date.now(), text: `${msg} ${JSON.stringify(fields ?? {})}` }), error: (msg, fields) => void errors.push(`${msg} ${JSON.stringify(fields ?? {})}`) },
     onRequest: (method: string, path: string) => requests.record(method, path),
-    observers: { reconciles },
+    observers: { reconciles, requests: posts },
   } satisfies VirtFleetOptions;
   if (values['fleet-only']) {
     // The GoldenImage controller records the image's versions and channels, then stops, and the
@@ -447,12 +487,17 @@ try {
     }
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
+    const costsBefore = createCosts(await apiServerMetrics(plane.kubeConfig()));
     const t0 = Date.now();
     const window = tracker.measure(t0, drained, timeoutMs);
     await Promise.all(drained.map((name) => client.mergePatch(RESOURCES.node, { name }, { metadata: { labels: { [LABEL]: null } } })));
     const r: RepairResult = await window.done;
     const end = r.doneAt ?? Date.now();
     const requestsDuringRepair = requests.between(t0, end);
+    const costsAfter = createCosts(await apiServerMetrics(plane.kubeConfig()));
+    const apiServer = {
+      post: perCall(costsBefore.post, costsAfter.post), webhook: perCall(costsBefore.webhook, costsAfter.webhook), patchVM: perCall(costsBefore.patchVM, costsAfter.patchVM),
+    };
     loop.disable();
     if (profiling) {
       const { profile } = await profiling.post('Profiler.stop');
@@ -549,6 +594,11 @@ try {
       // From the first to the last create: how far below the budget the shortfall goes.
       levels: r.firstSeenAt !== undefined && lastSeen !== undefined ? levelShares(r.steps, r.firstSeenAt, lastSeen, limitNow) : {},
       refills: refillSummary(refills),
+      apiServer,
+      postMs: (() => {
+        const xs = posts.log.filter((q) => q.end >= t0 && q.end <= end).map((q) => q.ms);
+        return { count: xs.length, median: median(xs), mean: xs.reduce((a, b) => a + b, 0) / xs.length, max: max(xs) };
+      })(),
     };
     results.push(result);
     console.log(`rep ${rep}: ${r.affected} VMs on ${drained.length} drained nodes; first migration ${fmt(result.firstMs)} ms, repaired ${fmt(result.repairMs)} ms, ${r.migrations.length} migrations, max in flight ${r.maxInFlight}, at the budget ${fmt(100 * result.atBudgetShare, 1)}% of the repair (${fmt(100 * result.atBudgetWhileWork, 1)}% from the first to the last migration created), mean in flight ${fmt(result.meanInFlight, 1)}; load ${loadavg()}`);
@@ -557,6 +607,8 @@ try {
     console.log(`  in flight, share of first → last create: ${Object.entries(result.levels).map(([n, x]) => `${n}: ${fmt(x, 1)}%`).join(', ')}`);
     console.log(`  reconciles during the repair: ${Object.entries(result.reconciles).map(([c, x]) => `${c} ${x.count} (median ${fmt(x.medianMs)} ms, max ${fmt(x.maxMs)} ms, ${fmt(x.totalMs / 1000, 1)} s in all)`).join('; ') || 'none'}; ` +
       `refills: ${result.refills.count}, mean ${fmt(result.refills.meanMs)} ms (controller ${fmt(result.refills.controllerMeanMs)} + create ${fmt(result.refills.createMeanMs)}), 90th percentile ${fmt(result.refills.p90Ms)} ms, ` +
+      `POSTs answered in ${fmt(result.postMs.median)} ms median, ${fmt(result.postMs.mean)} mean, ${fmt(result.postMs.max)} max (${result.postMs.count}); ` +
+      `the API server's mean: migration POST ${fmt(apiServer.post.meanMs)} ms (${apiServer.post.count}), its webhook call ${fmt(apiServer.webhook.meanMs)} ms, VM PATCH ${fmt(apiServer.patchVM.meanMs)} ms (${apiServer.patchVM.count}); ` +
       `${result.refills.byReconcile} sent by a reconcile, the rest by the standby; ${result.refills.over200} over 200 ms (${result.refills.over200ByReconcile} by a reconcile; ${fmt(100 * result.refills.over200TimeShare, 1)}% of all refill time), ${result.refills.over1s} over 1 s`);
     for (const l of logLines) console.log(`    ${l}`);
     if (r.doneAt === undefined) {
