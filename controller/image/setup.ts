@@ -20,6 +20,7 @@ import { GenerationChanges } from '../runtime/change-filter.ts';
 import { Controller, controllerOwnerKey } from '../runtime/controller.ts';
 import { EventRecorder } from '../runtime/events.ts';
 import { keyOf } from '../runtime/keys.ts';
+import { RelatedKeys } from '../runtime/related-keys.ts';
 import type { ManagerContext } from '../runtime/manager.ts';
 import { imagesReferencedBy, ImageReconciler } from './reconciler.ts';
 import { DEFAULT_RETENTION_GUARD_NAMESPACE, RETENTION_GUARD_NAME, RetentionGuard, type RetentionGuardRef } from './retention-guard.ts';
@@ -96,6 +97,8 @@ export function imageController(ctx: ManagerContext, o: ImageControllerOptions):
   };
   // Only events that change what an image's decision reads (not a migration's progress, a drift annotation or a fleet's status).
   const [fleetChanges, vmChanges, vmiChanges] = [new ImageFleetChanges(), new ImageVMChanges(), new ImageVMIChanges()];
+  // A VM rolled onto another image, or a fleet pointed at another, also changes the usage of the one it left.
+  const [imagesOfFleet, imagesOfVM] = [new RelatedKeys(), new RelatedKeys()];
   return new Controller({
     primary: images,
     // Its own status writes do not take the image up again (the related events and polls do).
@@ -103,10 +106,10 @@ export function imageController(ctx: ManagerContext, o: ImageControllerOptions):
     related: [
       { informer: dataVolumes, keysFor: imagesOfDataVolume },
       { informer: dataSources, keysFor: ownerKey },
-      { informer: fleets, keysFor: (fleet, type) => (fleetChanges.changed(type, fleet as VMFleet) ? imageKeyOfFleet(fleet as VMFleet) : []) },
+      { informer: fleets, keysFor: (fleet, type) => (fleetChanges.changed(type, fleet as VMFleet) ? imagesOfFleet.keysFor(type, fleet, imageKeyOfFleet(fleet as VMFleet)) : []) },
       // VMs and VMIs change an image's usage and health counts: a scale-out or a rollout moves
       // hundreds at once, and a count a second old is fresh enough for status and gates.
-      { informer: vms, keysFor: (vm, type) => (vmChanges.changed(type, vm as V1VirtualMachine) ? imagesReferencedBy(vm as V1VirtualMachine, imagesOfRepository, dataVolumes, dataSources) : []), coalesceMs: USAGE_COALESCE_MS },
+      { informer: vms, keysFor: (vm, type) => (vmChanges.changed(type, vm as V1VirtualMachine) ? imagesOfVM.keysFor(type, vm, imagesReferencedBy(vm as V1VirtualMachine, imagesOfRepository, dataVolumes, dataSources)) : []), coalesceMs: USAGE_COALESCE_MS },
       // A fleet VM's new VMI starting (or failing) on a version: the image its fleet boots.
       { informer: vmis, keysFor: (vmi, type) => (vmiChanges.changed(type, vmi as V1VirtualMachineInstance) ? imageKeyOfFleet(fleets.get(vmi.metadata?.labels?.[FLEET_LABEL] ?? '', vmi.metadata?.namespace)) : []), coalesceMs: USAGE_COALESCE_MS },
     ],
