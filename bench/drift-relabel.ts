@@ -143,6 +143,7 @@ function meanOver(steps: { at: number; inFlight: number }[], from: number, to: n
   }
   return sum / (to - from);
 }
+const mean = (xs: number[]) => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
 const fmt = (x: number | undefined, digits = 0) => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits));
 
 /** The collection a request touched, e.g. virtualmachineinstancemigrations or vmfleets/status. */
@@ -182,7 +183,12 @@ class ReconcileLog {
   /** Per controller over from → to: reconciles, their total and median / max length. */
   between(from: number, to: number): Record<string, { count: number; totalMs: number; medianMs: number; maxMs: number }> {
     const by = new Map<string, number[]>();
-    for (const r of this.log) if (r.end >= from && r.end <= to) by.set(r.controller, [...(by.get(r.controller) ?? []), r.end - r.start]);
+    for (const r of this.log) {
+      if (r.end < from || r.end > to) continue;
+      let xs = by.get(r.controller);
+      if (!xs) by.set(r.controller, (xs = []));
+      xs.push(r.end - r.start);
+    }
     return Object.fromEntries([...by].map(([c, xs]) => [c, { count: xs.length, totalMs: xs.reduce((a, b) => a + b, 0), medianMs: median(xs), maxMs: max(xs) }]));
   }
   /** Whether a reconcile of `controller` was under way at `at`. */
@@ -300,7 +306,7 @@ function levelShares(steps: { at: number; inFlight: number }[], from: number, to
   };
 }
 
-/** One refill: a migration's end → the next migration seen, split at the controller's create. */
+/** One refill: the k-th migration end → the (k + limit)-th migration seen, split at that migration's POST. */
 interface Refill {
   ms: number;
   controllerMs: number;
@@ -311,7 +317,6 @@ interface Refill {
 
 /** The refills' mean and tail, and which path the slow ones took. */
 function refillSummary(refills: Refill[]) {
-  const mean = (xs: number[]) => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
   const slow = refills.filter((x) => x.ms > 200);
   return {
     count: refills.length,
@@ -597,7 +602,7 @@ try {
       apiServer,
       postMs: (() => {
         const xs = posts.log.filter((q) => q.end >= t0 && q.end <= end).map((q) => q.ms);
-        return { count: xs.length, median: median(xs), mean: xs.reduce((a, b) => a + b, 0) / xs.length, max: max(xs) };
+        return { count: xs.length, median: median(xs), mean: mean(xs), max: max(xs) };
       })(),
     };
     results.push(result);
