@@ -23,7 +23,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { VirtFleetManager, type VirtFleetOptions } from '../controller/virtfleet.ts';
-import { apiServerMetrics } from './lib/apiserver-writes.ts';
+import { API_SERVER_BACKGROUND, apiServerMetrics, diffWrites, parseWrites } from './lib/apiserver-writes.ts';
 import type { GoldenImage } from '../controller/api/objects.ts';
 import { fleetController } from '../controller/fleet/setup.ts';
 import { Manager } from '../controller/runtime/manager.ts';
@@ -289,6 +289,8 @@ interface Repetition {
   refills: ReturnType<typeof refillSummary>;
   /** The API server's own mean time per migration POST, per admission webhook call in it, and per VM PATCH, over the repair. */
   apiServer: Record<'post' | 'webhook' | 'patchVM', { count: number; meanMs: number }>;
+  /** Every client's writes the API server served during the repair, by resource (and subresource). */
+  apiServerWrites: Record<string, number>;
   /** The controller's POSTs during the repair: how long the API server took to answer (its admission webhooks included). */
   postMs: { count: number; median: number; mean: number; max: number };
   /** Share of the time from the first to the last create at the limit, 1 and 2 below it, 3-5 below, and lower (%). */
@@ -492,14 +494,18 @@ try {
     }
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
-    const costsBefore = createCosts(await apiServerMetrics(plane.kubeConfig()));
+    const metricsBefore = await apiServerMetrics(plane.kubeConfig());
+    const costsBefore = createCosts(metricsBefore);
     const t0 = Date.now();
     const window = tracker.measure(t0, drained, timeoutMs);
     await Promise.all(drained.map((name) => client.mergePatch(RESOURCES.node, { name }, { metadata: { labels: { [LABEL]: null } } })));
     const r: RepairResult = await window.done;
     const end = r.doneAt ?? Date.now();
     const requestsDuringRepair = requests.between(t0, end);
-    const costsAfter = createCosts(await apiServerMetrics(plane.kubeConfig()));
+    const metricsAfter = await apiServerMetrics(plane.kubeConfig());
+    const costsAfter = createCosts(metricsAfter);
+    // Every client's writes (the simulator's status updates, the benchmark's relabel, the controllers'), beside the controllers' own.
+    const allWrites = diffWrites(parseWrites(metricsBefore, { excludeResources: API_SERVER_BACKGROUND }), parseWrites(metricsAfter, { excludeResources: API_SERVER_BACKGROUND }));
     const apiServer = {
       post: perCall(costsBefore.post, costsAfter.post), webhook: perCall(costsBefore.webhook, costsAfter.webhook), patchVM: perCall(costsBefore.patchVM, costsAfter.patchVM),
     };
@@ -600,6 +606,7 @@ try {
       levels: r.firstSeenAt !== undefined && lastSeen !== undefined ? levelShares(r.steps, r.firstSeenAt, lastSeen, limitNow) : {},
       refills: refillSummary(refills),
       apiServer,
+      apiServerWrites: allWrites.byResource,
       postMs: (() => {
         const xs = posts.log.filter((q) => q.end >= t0 && q.end <= end).map((q) => q.ms);
         return { count: xs.length, median: median(xs), mean: mean(xs), max: max(xs) };
@@ -615,6 +622,8 @@ try {
       `POSTs answered in ${fmt(result.postMs.median)} ms median, ${fmt(result.postMs.mean)} mean, ${fmt(result.postMs.max)} max (${result.postMs.count}); ` +
       `the API server's mean: migration POST ${fmt(apiServer.post.meanMs)} ms (${apiServer.post.count}), its webhook call ${fmt(apiServer.webhook.meanMs)} ms, VM PATCH ${fmt(apiServer.patchVM.meanMs)} ms (${apiServer.patchVM.count}); ` +
       `${result.refills.byReconcile} sent by a reconcile, the rest by the standby; ${result.refills.over200} over 200 ms (${result.refills.over200ByReconcile} by a reconcile; ${fmt(100 * result.refills.over200TimeShare, 1)}% of all refill time), ${result.refills.over1s} over 1 s`);
+    console.log(`  writes the API server served during the repair, all clients (${allWrites.total}): ${Object.entries(allWrites.byResource).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}${allWrites.conflictsByResource[k] ? ` (${allWrites.conflictsByResource[k]} refused with 409)` : ''}`).join(', ')}; ` +
+      `the controllers' own: ${Object.entries(requestsDuringRepair.byResource).filter(([k]) => !k.startsWith('GET')).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}`);
     for (const l of logLines) console.log(`    ${l}`);
     if (r.doneAt === undefined) {
       const left = [...tracker.vmisByNode()].filter(([n]) => drained.includes(n)).flatMap(([, v]) => v);

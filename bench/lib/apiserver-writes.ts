@@ -17,6 +17,8 @@ export interface WriteCounts {
   byResource: Record<string, number>;
   /** Keyed by verb: POST, PUT, PATCH, APPLY, DELETE, DELETECOLLECTION. */
   byVerb: Record<string, number>;
+  /** The writes refused with 409 Conflict (a stale resourceVersion, or the name taken), keyed as byResource. */
+  conflictsByResource: Record<string, number>;
 }
 
 export interface WriteFilter {
@@ -67,7 +69,12 @@ export function diffWrites(before: WriteCounts, after: WriteCounts): WriteCounts
     }
     return sortKeys(out);
   };
-  return { total: after.total - before.total, byResource: diff(after.byResource, before.byResource), byVerb: diff(after.byVerb, before.byVerb) };
+  return {
+    total: after.total - before.total,
+    byResource: diff(after.byResource, before.byResource),
+    byVerb: diff(after.byVerb, before.byVerb),
+    conflictsByResource: diff(after.conflictsByResource, before.conflictsByResource),
+  };
 }
 
 const SAMPLE = /^apiserver_request_total\{(.*)\}\s+(\S+)/;
@@ -77,6 +84,7 @@ const LABEL = /(\w+)="((?:[^"\\]|\\.)*)"/g;
 export function parseWrites(metrics: string, filter: WriteFilter = {}): WriteCounts {
   const byResource: Record<string, number> = {};
   const byVerb: Record<string, number> = {};
+  const conflictsByResource: Record<string, number> = {};
   let total = 0;
   for (const line of metrics.split('\n')) {
     const m = SAMPLE.exec(line);
@@ -92,9 +100,10 @@ export function parseWrites(metrics: string, filter: WriteFilter = {}): WriteCou
     const key = labels.subresource ? `${resource}/${labels.subresource}` : resource;
     byResource[key] = (byResource[key] ?? 0) + n;
     byVerb[labels.verb!] = (byVerb[labels.verb!] ?? 0) + n;
+    if (labels.code === '409') conflictsByResource[key] = (conflictsByResource[key] ?? 0) + n;
     total += n;
   }
-  return { total, byResource: sortKeys(byResource), byVerb: sortKeys(byVerb) };
+  return { total, byResource: sortKeys(byResource), byVerb: sortKeys(byVerb), conflictsByResource: sortKeys(conflictsByResource) };
 }
 
 function sortKeys(r: Record<string, number>): Record<string, number> {
