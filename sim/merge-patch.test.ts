@@ -1,17 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { mergePatchFor } from './merge-patch.ts';
-
-/** RFC 7386 MergePatch(target, patch). */
-function apply(target: unknown, patch: unknown): unknown {
-  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
-  const out: Record<string, unknown> = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k];
-    else out[k] = apply(out[k], v);
-  }
-  return out;
-}
+import { applyMergePatch as apply, changedBy, mergePatchFor } from './merge-patch.ts';
 
 // JSON objects without nulls (a merge patch cannot set a value to null).
 const value = fc.letrec((tie) => ({
@@ -36,5 +25,26 @@ describe('mergePatchFor', () => {
 
   it('ignores keys whose value is undefined', () => {
     expect(mergePatchFor({ a: 1 }, { a: 1, b: undefined })).toBeUndefined();
+  });
+});
+
+describe('changedBy', () => {
+  it('is false exactly when applying the patch leaves the object as it was', () => {
+    fc.assert(fc.property(value.obj, value.obj, (stored, to) => {
+      const patch = mergePatchFor(stored, to);
+      expect(changedBy(stored, patch ?? {})).toBe(patch !== undefined);
+    }));
+  });
+
+  it('drops nulls as the API server stores them: a status with lastProbeTime: null, once stored, changes nothing', () => {
+    const status = { phase: 'Running', conditions: [{ type: 'Ready', status: 'True', lastProbeTime: null }] };
+    const stored = apply({ phase: 'Pending', conditions: [] }, status);
+    expect(stored).toEqual({ phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] });
+    expect(changedBy(stored, status)).toBe(false);
+    expect(changedBy(stored, { conditions: [{ type: 'Ready', status: 'False', lastProbeTime: null }] })).toBe(true);
+    const storedObject = apply({}, { phase: 'Running', migrationState: { endTimestamp: null, completed: true } });
+    expect(storedObject).toEqual({ phase: 'Running', migrationState: { completed: true } });
+    expect(changedBy(storedObject, { phase: 'Running', migrationState: { endTimestamp: null, completed: true } })).toBe(false);
+    expect(changedBy(storedObject, { phase: 'Succeeded' })).toBe(true);
   });
 });

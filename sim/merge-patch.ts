@@ -1,6 +1,10 @@
-// The JSON merge patch (RFC 7386) that turns `from` into `to`: changed and new keys are sent,
-// vanished keys are sent as null, objects are diffed key by key and anything else is replaced
-// whole. An empty patch means nothing changed, so the caller writes nothing.
+// JSON merge patches (RFC 7386), as the simulator writes its objects. mergePatchFor computes the
+// patch that turns `from` into `to`: changed and new keys are sent, vanished keys are sent as
+// null, objects are diffed key by key and anything else is replaced whole; an empty patch means
+// nothing changed, so the caller writes nothing. applyMergePatch is what the API server does with
+// one, and changedBy says whether a patch would change what is stored: a null in it removes its
+// key, so a status that carries `lastProbeTime: null` is stored without it, and comparing the
+// status itself with the stored one would find a difference every time and write again.
 type Json = unknown;
 
 const isObject = (v: Json): v is Record<string, Json> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -36,4 +40,31 @@ export function jsonEqual(a: Json, b: Json): boolean {
   const keys = (o: Record<string, Json>) => Object.keys(o).filter((k) => o[k] !== undefined);
   const ka = keys(a);
   return ka.length === keys(b).length && ka.every((k) => jsonEqual(a[k], b[k]));
+}
+
+/**
+ * MergePatch(target, patch) of RFC 7386 as the API server applies it (evanphx/json-patch): null
+ * removes a key, objects merge key by key, anything else replaces, and a value that replaces is
+ * stored without the null members of its objects, those inside arrays too.
+ */
+export function applyMergePatch(target: Json, patch: Json): Json {
+  if (!isObject(patch)) return withoutNulls(patch);
+  const out: Record<string, Json> = isObject(target) ? { ...target } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === undefined) continue;
+    if (value === null) delete out[key];
+    else out[key] = applyMergePatch(out[key], value);
+  }
+  return out;
+}
+
+function withoutNulls(v: Json): Json {
+  if (Array.isArray(v)) return v.map((x) => (x === null ? x : withoutNulls(x)));
+  if (!isObject(v)) return v;
+  return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null && x !== undefined).map(([k, x]) => [k, withoutNulls(x)]));
+}
+
+/** Whether sending `patch` as a merge patch would change `stored`. */
+export function changedBy(stored: Json, patch: Json): boolean {
+  return !jsonEqual(applyMergePatch(stored, patch), stored);
 }

@@ -36,6 +36,8 @@ const RECONCILERS: Record<QueueKind, Reconciler> = {
 export interface SimulatorOptions {
   config?: DeepPartial<SimConfig>;
   log?: SimLogger;
+  /** Told of every request the simulator sends, for tests that count its writes. */
+  onRequest?: (method: string, path: string) => void;
 }
 
 const quietLog: SimLogger = { info: () => undefined, error: () => undefined };
@@ -54,7 +56,12 @@ export class Simulator {
   constructor(kc: KubeConfig, options: SimulatorOptions = {}) {
     this.kc = kc;
     this.config = defaultSimConfig(options.config);
-    this.client = new KubeClient(kc, { qps: this.config.client.qps, burst: this.config.client.burst, maxSockets: this.config.client.workers * 2 });
+    this.client = new KubeClient(kc, {
+      qps: this.config.client.qps,
+      burst: this.config.client.burst,
+      maxSockets: this.config.client.workers * 2,
+      ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+    });
     this.world = new World(kc, this.client, this.config.namespaces);
     this.nodes = new NodeOps(this.client);
     for (const kind of Object.keys(RECONCILERS) as QueueKind[]) this.queues.set(kind, new WorkQueue<string>({ qps: 1000, burst: 1000 }));

@@ -23,6 +23,7 @@ beforeAll(async () => {
 });
 afterAll(async () => c?.stop());
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const vmi = (name: string) => c.client.get<V1VirtualMachineInstance>(RESOURCES.vmi, { namespace: c.namespace, name });
 const vm = (name: string) => c.client.get<V1VirtualMachine>(RESOURCES.vm, { namespace: c.namespace, name });
 
@@ -61,6 +62,21 @@ describe('VirtualMachine', () => {
     expect(phases).toEqual(['Pending', 'Scheduling', 'Scheduled', 'Running']);
     const status = await waitFor('VM status Running', async () => ((await vm('placed'))?.status?.printableStatus === 'Running' ? (await vm('placed'))!.status : undefined));
     expect(status).toMatchObject({ ready: true, created: true, runStrategy: 'Always' });
+  });
+
+  it('writes nothing for a running VM and its VMI while nothing it reports changes, however often it looks again', async () => {
+    await runningVM('quiet');
+    await waitFor('VM status Running and ready', async () => { const v = await vm('quiet'); return v?.status?.printableStatus === 'Running' && v.status.ready === true; });
+    await sleep(1_000);
+    const from = c.simRequests.length;
+    // Each annotation is an event of the VM or VMI that both of the simulator's controllers take up.
+    for (let i = 0; i < 3; i++) {
+      await c.client.mergePatch(RESOURCES.vmi, { namespace: c.namespace, name: 'quiet' }, { metadata: { annotations: { 'test/touched': String(i) } } });
+      await c.client.mergePatch(RESOURCES.vm, { namespace: c.namespace, name: 'quiet' }, { metadata: { annotations: { 'test/touched': String(i) } } });
+    }
+    await sleep(1_500);
+    const writes = c.simRequests.slice(from).filter((r) => r.method !== 'GET' && /\/(virtualmachines|virtualmachineinstances)\/quiet(\/status)?$/.test(r.path));
+    expect(writes).toEqual([]);
   });
 
   it('runStrategy Halted stops the VMI, and an unplaceable VMI shows ErrorUnschedulable', async () => {

@@ -3,7 +3,7 @@ import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import type { DataSource, DataVolume } from '../world.ts';
 import { findCondition, type CdiCondition } from './conditions.ts';
 import { dataSourceStatus, type CdiLookup } from './datasource.ts';
-import { mergePatchFor } from './merge-patch.ts';
+import { mergePatchFor } from '../merge-patch.ts';
 import { claim, dataSource, dataVolume, NS } from './test-fixtures.ts';
 
 function lookup(objs: { ds?: DataSource[]; dvs?: DataVolume[]; pvcs?: V1PersistentVolumeClaim[] }): CdiLookup {

@@ -9,7 +9,7 @@ import type { SimContext } from '../context.ts';
 import { splitKey } from '../../controller/runtime/keys.ts';
 import type { DataSource, DataVolume } from '../world.ts';
 import { updateConditions, type CdiCondition, type DesiredCondition } from './conditions.ts';
-import { jsonEqual, mergePatchFor } from './merge-patch.ts';
+import { jsonEqual, mergePatchFor } from '../merge-patch.ts';
 import { resolveDataSource, type DataSourceGetter, type DataSourceSource } from './source.ts';
 
 export interface DataSourceStatus {

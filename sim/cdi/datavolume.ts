@@ -12,7 +12,7 @@ import { boundClaimStatus, claimForDataVolume, claimSpec, isControlledBy, reques
 import { HttpImports } from './http-import.ts';
 import { liveHttpImport } from './http-source.ts';
 import { importerInputs } from './importer-inputs.ts';
-import { mergePatchFor } from './merge-patch.ts';
+import { mergePatchFor } from '../merge-patch.ts';
 import { transferSource } from './source.ts';
 import { importFailure, stepDataVolume } from './transfer.ts';
 

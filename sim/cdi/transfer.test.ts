@@ -4,7 +4,7 @@ import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import type { DataVolume } from '../world.ts';
 import { claimForDataVolume } from './claim.ts';
 import { findCondition, type CdiCondition } from './conditions.ts';
-import { mergePatchFor } from './merge-patch.ts';
+import { mergePatchFor } from '../merge-patch.ts';
 import type { DownloadView } from './http-source.ts';
 import type { TransferSource } from './source.ts';
 import { formatProgress, importFailure, stepDataVolume, type DataVolumeFacts, type DataVolumeStatus } from './transfer.ts';

@@ -7,20 +7,11 @@ import type { SimContext } from '../context.ts';
 import { SeededChance } from '../random.ts';
 import { Usage } from '../usage.ts';
 import type { World } from '../world.ts';
+import { applyMergePatch } from '../merge-patch.ts';
+import { POOL_LABEL } from '../nodes.ts';
 import { MIGRATION_FINALIZER, reconcileMigration } from './controller.ts';
 
 type Obj = { metadata?: { name?: string; resourceVersion?: string } & Record<string, unknown> } & Record<string, unknown>;
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-
-function applyMergePatch(target: unknown, patch: unknown): unknown {
-  if (!isObject(patch)) return patch;
-  const out: Record<string, unknown> = isObject(target) ? { ...target } : {};
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k];
-    else out[k] = applyMergePatch(out[k], v);
-  }
-  return out;
-}
 
 /**
  * An API server of a few objects by name: merge patches honour metadata.resourceVersion as a
@@ -42,7 +33,8 @@ function fakeCluster(objects: Obj[]) {
   };
   const jsonPatch = async (): Promise<Obj> => ({});
   const store = <T>() => ({ get: (_ns: string | undefined, name: string) => cached.get(name) as T | undefined, list: () => [...cached.values()] as T[] });
-  const world = { vmis: store<V1VirtualMachineInstance>(), migrations: store<V1VirtualMachineInstanceMigration>(), nodes: { list: () => [] }, migrationsOf: () => [] };
+  const nodes: Obj[] = [];
+  const world = { vmis: store<V1VirtualMachineInstance>(), migrations: store<V1VirtualMachineInstanceMigration>(), nodes: { list: () => nodes, get: (_ns: string | undefined, name: string) => nodes.find((n) => n.metadata?.name === name) }, migrationsOf: () => [] };
   const ctx: SimContext = {
     client: { mergePatch, jsonPatch, delete: async () => undefined } as unknown as KubeClient,
     world: world as unknown as World,
@@ -55,7 +47,7 @@ function fakeCluster(objects: Obj[]) {
     enqueue: () => undefined,
     log: { info: () => undefined, error: () => undefined },
   };
-  return { ctx, server, catchUp: () => { for (const [name, o] of server) cached.set(name, structuredClone(o)); } };
+  return { ctx, server, nodes, catchUp: () => { for (const [name, o] of server) cached.set(name, structuredClone(o)); } };
 }
 
 const longAgo = new Date(Date.now() - 3_600_000).toISOString();
@@ -92,5 +84,30 @@ describe('reconcileMigration', () => {
     const { ctx, server } = fakeCluster([vmi, migration]);
     await reconcileMigration(ctx, 'ns/wave-0-migrate-1');
     expect(server.get('wave-0-migrate-1')).toMatchObject({ status: { phase: 'Succeeded', migrationState: state } });
+  });
+
+  it('chooses the target once: a pass over a migration cache that still says Scheduling keeps the VMI\'s target', async () => {
+    const node = (name: string): Obj => ({ metadata: { name, labels: { [POOL_LABEL]: 'node' } }, spec: {}, status: { allocatable: { cpu: '64', memory: '256Gi', pods: '110' }, conditions: [{ type: 'Ready', status: 'True' }] } });
+    const vmi: Obj = { metadata: { name: 'wave-0', namespace: 'ns', resourceVersion: '5' }, spec: { domain: { devices: {} } }, status: { phase: 'Running', nodeName: 'a' } };
+    const migration: Obj = {
+      metadata: { name: 'wave-0-migrate-1', namespace: 'ns', uid: 'm1', resourceVersion: '9', finalizers: [MIGRATION_FINALIZER], labels: { 'kubevirt.io/vmi-name': 'wave-0' } },
+      spec: { vmiName: 'wave-0' },
+      status: { phase: 'Scheduling', phaseTransitionTimestamps: [{ phase: 'Scheduling', phaseTransitionTimestamp: longAgo }] },
+    };
+    const { ctx, server, catchUp, nodes } = fakeCluster([vmi, migration]);
+    nodes.push(node('a'), node('b'), node('c'));
+    await reconcileMigration(ctx, 'ns/wave-0-migrate-1');
+    const target = (server.get('wave-0') as { status: { migrationState: { targetNode: string } } }).status.migrationState.targetNode;
+    expect(['b', 'c']).toContain(target);
+    expect(server.get('wave-0-migrate-1')).toMatchObject({ status: { phase: 'Scheduled' } });
+    const vmiWritten = server.get('wave-0')!.metadata!.resourceVersion;
+
+    // The VMI's informer has caught up, the migration's not yet: the pass changes no target.
+    const stale = structuredClone(migration);
+    catchUp();
+    ctx.world.migrations.get = ((_ns: string | undefined, name: string) => (name === 'wave-0-migrate-1' ? stale : undefined)) as never;
+    await expect(reconcileMigration(ctx, 'ns/wave-0-migrate-1')).rejects.toMatchObject({ status: 409 });
+    expect(server.get('wave-0')!.metadata!.resourceVersion).toBe(vmiWritten);
+    expect(server.get('wave-0')).toMatchObject({ status: { migrationState: { targetNode: target } } });
   });
 });

@@ -123,6 +123,10 @@ export async function reconcileMigration(ctx: SimContext, key: string): Promise<
       }
     }
     case 'Scheduling': {
+      // The target is chosen once: a VMI that already names this migration's target pod was
+      // scheduled by an earlier pass, whose phase write the migration cache has not shown yet (or
+      // which failed). Choosing again would move the target under a migration already Scheduled.
+      if (state?.targetNode) return setPhase('Scheduled');
       const source = vmi!.status?.nodeName ?? '';
       const requests = vmiRequests(vmi!.spec);
       const decision = chooseNode({

@@ -1,7 +1,6 @@
 // The simulated virt-controller for VirtualMachines (KubeVirt pkg/virt-controller/watch/vm):
 // starts and stops VMIs per runStrategy, creates the DataVolumes of dataVolumeTemplates, applies
 // the LiveUpdate rules to a running VMI, backs off crash-looping starts, and reports status.
-import { isDeepStrictEqual } from 'node:util';
 import type { V1VirtualMachine, V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import { ApiError } from '../../controller/kube/client.ts';
 import { RESOURCES } from '../../controller/kube/resources.ts';
@@ -11,6 +10,7 @@ import { classifyVmChange } from '../rules/live-update.ts';
 import { isFinished } from '../vmi/lifecycle.ts';
 import { splitKey } from '../../controller/runtime/keys.ts';
 import type { DataVolume } from '../world.ts';
+import { changedBy } from '../merge-patch.ts';
 import { vmStatus, type StartFailure } from './status.ts';
 import { runStrategyOf, vmiFromVM, VM_GENERATION_ANNOTATION } from './vmi-from-vm.ts';
 
@@ -65,9 +65,9 @@ export async function reconcileVM(ctx: SimContext, key: string): Promise<void> {
 
   const status = vmStatus({ vm, vmi, dataVolumes, restartRequired, startFailure, now });
   const current = vm.status ?? {};
-  const changed = (Object.keys(status) as (keyof typeof status)[]).some((k) => !isDeepStrictEqual(status[k], current[k])) || (!!current.startFailure && !status.startFailure);
-  if (changed) {
-    await ctx.client.mergePatch(RESOURCES.vm, { namespace, name }, { status: { ...status, startFailure: status.startFailure ?? null } }, 'status');
+  const patch = { ...status, startFailure: status.startFailure ?? null };
+  if (changedBy(current, patch)) {
+    await ctx.client.mergePatch(RESOURCES.vm, { namespace, name }, { status: patch }, 'status');
   }
 }
 

@@ -1,7 +1,6 @@
 // The simulated virt-controller/virt-handler for VMIs: adds KubeVirt's finalizer, advances the
 // phase machine (lifecycle.ts), places VMIs with the scheduler, keeps LiveMigratable current,
 // and on deletion lingers for the configured shutdown time before the finalizer goes.
-import { isDeepStrictEqual } from 'node:util';
 import type { V1Node, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import type { V1VirtualMachineInstance } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import { isNodeReady } from '../../controller/core/placement.ts';
@@ -14,6 +13,7 @@ import { POOL_LABEL } from '../nodes.ts';
 import { splitKey } from '../../controller/runtime/keys.ts';
 import { bootSources, brokenSource, FAILING_IMAGES_KEY, SIM_CONFIGMAP } from './failing-images.ts';
 import { advance, isFinished } from './lifecycle.ts';
+import { changedBy } from '../merge-patch.ts';
 
 /** KubeVirt's VMI finalizer (v1.VirtualMachineInstanceFinalizer). */
 export const VMI_FINALIZER = 'foregroundDeleteVirtualMachine';
@@ -82,7 +82,9 @@ export async function reconcileVMI(ctx: SimContext, key: string): Promise<void> 
   });
 
   const needsFinalizer = !finalizers.includes(VMI_FINALIZER);
-  if (needsFinalizer || !isDeepStrictEqual(step.status, vmi.status ?? {})) {
+  // Written only when the patch would change what is stored (see changedBy): each write of a VMI
+  // costs the API server and every watcher, and KubeVirt's controllers skip the unchanged ones too.
+  if (needsFinalizer || changedBy(vmi.status ?? {}, step.status)) {
     const patch = {
       metadata: { resourceVersion: vmi.metadata?.resourceVersion, ...(needsFinalizer ? { finalizers: [...finalizers, VMI_FINALIZER] } : {}) },
       status: step.status,

@@ -8,12 +8,16 @@ export interface SimulatedCluster {
   namespace: string;
   sim: Simulator;
   client: KubeClient;
+  /** Every request the simulator has sent, in order. */
+  simRequests: { method: string; path: string }[];
   stop: () => Promise<void>;
 }
 
 export async function simulatedCluster(prefix: string, config: DeepPartial<SimConfig> = {}): Promise<SimulatedCluster> {
   const ns = await createNamespace(prefix);
+  const simRequests: { method: string; path: string }[] = [];
   const sim = new Simulator(kubeConfig(), {
+    onRequest: (method, path) => void simRequests.push({ method, path }),
     config: { ...config, namespaces: [ns.name], nodes: { prefix: ns.name, ...config.nodes } },
     log: { info: () => undefined, error: (m) => console.error(`sim: ${m}`) },
   });
@@ -23,6 +27,7 @@ export async function simulatedCluster(prefix: string, config: DeepPartial<SimCo
     namespace: ns.name,
     sim,
     client,
+    simRequests,
     stop: async () => {
       await sim.stop({ deleteNodes: true });
       await ns.remove();
