@@ -111,7 +111,8 @@ export class DriftRepair {
     this.o = { now: Date.now, backoff: DEFAULT_BACKOFF, ...options };
     this.startedAt = this.o.now();
     this.annotations = new DriftAnnotations({
-      write: (namespace, name, text) => this.o.client.mergePatch(RESOURCES.vm, { namespace, name }, { metadata: { annotations: { [DRIFT_ANNOTATION]: text } } }),
+      // Background lane: the annotation reports the drift; the migrations that repair it go first.
+      write: (namespace, name, text) => this.o.client.mergePatch(RESOURCES.vm, { namespace, name }, { metadata: { annotations: { [DRIFT_ANNOTATION]: text } } }, undefined, { lane: 'background' }),
       log: this.o.log,
       now: this.o.now,
     });

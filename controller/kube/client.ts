@@ -62,8 +62,8 @@ export class KubeClient {
   }
 
   /** JSON merge patch, optionally of a subresource such as status. */
-  mergePatch<T extends ObjectLike>(res: Resource, ref: ObjectRef, patch: unknown, subresource?: string): Promise<T> {
-    return this.http.request('PATCH', pathOf(res, ref.namespace, ref.name, subresource), patch, 'application/merge-patch+json');
+  mergePatch<T extends ObjectLike>(res: Resource, ref: ObjectRef, patch: unknown, subresource?: string, options?: RequestOptions): Promise<T> {
+    return this.http.request('PATCH', pathOf(res, ref.namespace, ref.name, subresource), patch, 'application/merge-patch+json', options);
   }
 
   /** JSON patch (RFC 6902), for example a `test` of resourceVersion followed by changes. */

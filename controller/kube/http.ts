@@ -11,7 +11,7 @@ import { stat, readFile } from 'node:fs/promises';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Agent, request, type RequestOptions as HttpsRequestOptions } from 'node:https';
 import type { KubeConfigLike } from './kubeconfig.ts';
-import { TokenBucket } from './rate-limiter.ts';
+import { TokenBucket, type Lane } from './rate-limiter.ts';
 
 export interface KubeHttpOptions {
   /** Client-side rate limit (client-go defaults: 5 QPS, burst 10; 0 disables). */
@@ -65,6 +65,8 @@ export interface RequestOptions {
   /** The whole request (rate-limiter wait included) must finish within this many ms. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** The rate limiter's lane: 'background' spends only its surplus (see TokenBucket). */
+  lane?: Lane;
 }
 
 /** Refused without being sent: the client was fenced (see KubeHttp.fence). */
@@ -240,7 +242,7 @@ export class KubeHttp {
     };
     const early = refusal();
     if (early) throw early;
-    await this.limiter.take();
+    await this.limiter.take(options.lane);
     const base = await connections;
     const credentials = await this.credentials();
     const late = refusal();
