@@ -33,6 +33,8 @@ interface Entry {
   uid: string;
   text: string | null;
   state: 'queued' | 'writing' | 'written' | 'retrying';
+  /** A write of this VM's annotation may have reached the API server without the cache showing it yet. */
+  sentBefore: boolean;
   failures: number;
   doneAt: number;
   timer?: NodeJS.Timeout;
@@ -80,11 +82,17 @@ export class DriftAnnotations {
     const value = text ?? null;
     const e = this.entries.get(fleet, name);
     if (e && e.state !== 'written') {
+      if (!e.sentBefore && (vm.metadata?.annotations?.[DRIFT_ANNOTATION] ?? null) === value) {
+        // Nothing sent yet and the VM already carries this text (the drift ended before its
+        // annotation went out, as when the writes lag a large repair): there is nothing to write.
+        this.drop(fleet, name, e);
+        return true;
+      }
       e.text = value; // queued, retrying or writing: the newest text goes out next
       if (e.state === 'writing') e.state = 'queued';
       return true;
     }
-    const entry: Entry = { namespace: vm.metadata!.namespace!, uid: vm.metadata!.uid!, text: value, state: 'queued', failures: 0, doneAt: 0 };
+    const entry: Entry = { namespace: vm.metadata!.namespace!, uid: vm.metadata!.uid!, text: value, state: 'queued', sentBefore: e?.state === 'written', failures: 0, doneAt: 0 };
     this.entries.set(fleet, name, entry);
     this.enqueue(fleet, name, entry);
     return true;
@@ -149,6 +157,7 @@ export class DriftAnnotations {
   private async write(fleet: string, vm: string, e: Entry): Promise<void> {
     const text = e.text;
     e.state = 'writing';
+    e.sentBefore = true;
     try {
       await this.o.write(e.namespace, vm, text);
       e.failures = 0;
