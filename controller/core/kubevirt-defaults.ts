@@ -35,10 +35,14 @@ const DEFAULTED_PATHS: string[][] = [
   ['domain', 'features', 'acpi'],
 ];
 
+/** The defaulted fields `template` leaves unset: the ones a difference is ignored in. */
+export function defaultedPathsUnsetIn(template: unknown): string[][] {
+  return DEFAULTED_PATHS.filter((path) => getPath(template, path) === undefined);
+}
+
 /** Removes from `spec` (in place) every defaulted field that `template` leaves unset. */
 export function dropDefaultedFields(spec: unknown, template: unknown): void {
-  for (const path of DEFAULTED_PATHS) {
-    if (getPath(template, path) !== undefined) continue;
+  for (const path of defaultedPathsUnsetIn(template)) {
     const parent = getPath(spec, path.slice(0, -1));
     if (parent && typeof parent === 'object') delete (parent as Record<string, unknown>)[path[path.length - 1]!];
   }

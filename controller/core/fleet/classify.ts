@@ -4,9 +4,9 @@
 // handleTolerationsChangeRequest; pkg/liveupdate/memory), as sim/rules/live-update.ts does for
 // the simulator. Pure.
 import type { V1VirtualMachineInstanceSpec, V1VirtualMachineSpec } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
-import { DEFAULT_MAX_HOTPLUG_RATIO, dropDefaultedFields, PLACEMENT_FIELDS } from '../kubevirt-defaults.ts';
+import { DEFAULT_MAX_HOTPLUG_RATIO, defaultedPathsUnsetIn, PLACEMENT_FIELDS } from '../kubevirt-defaults.ts';
 import { tryParseQuantity } from '../quantity.ts';
-import { semanticEqual } from '../semantic.ts';
+import { semanticEqual, withoutPaths } from '../semantic.ts';
 
 /** Least to most disruptive; a classification is the most disruptive of its differences. */
 export const CHANGE_KINDS = ['none', 'metadata', 'liveUpdatable', 'restartRequired', 'recreate'] as const;
@@ -48,14 +48,12 @@ function metadataDiffers(current: Record<string, string> | undefined, desired: R
 
 type VmiSpec = V1VirtualMachineInstanceSpec;
 
-/** The restart-relevant rest of a VMI spec: without live-updatable fields and unset defaults. */
+/** The live-updatable fields of a VMI spec, judged on their own. */
+const LIVE_UPDATABLE_PATHS: string[][] = [...PLACEMENT_FIELDS.map((f) => [f]), ['domain', 'cpu', 'sockets'], ['domain', 'memory', 'guest']];
+
+/** The restart-relevant rest of a VMI spec: without live-updatable fields and (for the current one) unset defaults. */
 function restOf(spec: VmiSpec | undefined, desired: VmiSpec | undefined, isCurrent: boolean): unknown {
-  const copy = structuredClone(spec ?? ({} as VmiSpec)) as VmiSpec;
-  for (const f of PLACEMENT_FIELDS) delete copy[f];
-  if (copy.domain?.cpu) delete copy.domain.cpu.sockets;
-  if (copy.domain?.memory) delete copy.domain.memory.guest;
-  if (isCurrent) dropDefaultedFields(copy, desired);
-  return copy;
+  return withoutPaths(spec ?? {}, isCurrent ? [...LIVE_UPDATABLE_PATHS, ...defaultedPathsUnsetIn(desired)] : LIVE_UPDATABLE_PATHS);
 }
 
 /**
