@@ -1,4 +1,4 @@
-// Kubernetes' equality.Semantic.DeepEqual as KubeVirt uses it, and path reads over plain data.
+// Kubernetes' equality.Semantic.DeepEqual as KubeVirt uses it, and path reads and removals over plain data.
 
 /**
  * Equality where nil and empty maps and slices are equal: undefined, null, [] and objects
