@@ -256,14 +256,15 @@ export function resolveChannels(input: ResolveChannelsInput): ResolveChannelsRes
 
 /**
  * status.channels: one entry per spec channel, in spec order, with where it points (if anywhere)
- * and its gate; the channels in `settled` that stay on their version get `settledAt` = now.
+ * and its gate; the channels in `settled` that stay on the version judged get `settledAt` = now
+ * (a channel that moved on in this round is on trial again, its new move not yet judged).
  */
-export function channelRecords(resolved: ResolveChannelsResult, settled: readonly string[], now: Date): RecordedChannel[] {
+export function channelRecords(resolved: ResolveChannelsResult, settled: readonly { channel: string; version: string }[], now: Date): RecordedChannel[] {
   const byName = new Map(resolved.channels.map((c) => [c.name, c]));
-  const settledNow = new Set(settled);
+  const settledNow = new Map(settled.map((x) => [x.channel, x.version]));
   return resolved.gates.map((gate) => {
     const c = byName.get(gate.channel);
-    const settledAt = c?.settledAt ?? (c && settledNow.has(c.name) ? now.toISOString() : undefined);
+    const settledAt = c?.settledAt ?? (c && c.version !== undefined && settledNow.get(c.name) === c.version ? now.toISOString() : undefined);
     return {
       ...(c ?? { name: gate.channel }),
       ...(settledAt !== undefined ? { settledAt } : {}),

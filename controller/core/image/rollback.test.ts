@@ -43,7 +43,7 @@ describe('decideRollbacks', () => {
     expect(late.rollbacks.map((r) => [r.reason, r.to])).toEqual([['Unhealthy', 'a']]);
     expect(late.rollbacks[0]?.message).toContain('1/2 VMs on b healthy');
     const healthy = decide({ channels: [onB('stable', at(-2))], fleets: [fleet('stable', [['s-0', true], ['s-1', true]])] });
-    expect([healthy.rollbacks, healthy.settled]).toEqual([[], ['stable']]);
+    expect([healthy.rollbacks, healthy.settled]).toEqual([[], [{ channel: 'stable', version: 'b' }]]);
     const settledThenSick = decide({ channels: [{ ...onB('stable', at(-30)), settledAt: at(-20).toISOString() }], fleets: sick });
     expect(settledThenSick.rollbacks).toEqual([]);
     // A rollout halting after the move settled is of a later change, not of b.
@@ -62,7 +62,7 @@ describe('decideRollbacks', () => {
     expect([partly.settled, partly.rollbacks]).toEqual([[], []]);
     // Every VM on b and healthy: settled before the window ends.
     const all = decide({ channels: [onB('stable', at(-1))], fleets: [fleetOf('stable', [moved('s-0', true), moved('s-1', true), moved('s-2', true)])] });
-    expect(all.settled).toEqual(['stable']);
+    expect(all.settled).toEqual([{ channel: 'stable', version: 'b' }]);
   });
 
   it('counts a VM that failed to start on the version against it, and only the channel\'s own fleets', () => {
@@ -70,7 +70,7 @@ describe('decideRollbacks', () => {
     const candidateHealthy = fleet('candidate', [['c-0', true], ['c-1', true], ['c-2', true]]);
     const stable = fleetOf('stable', [moved('s-0', true), failedToStart, { name: 's-2', specOnVersion: false, instance: 'other', ready: true }]);
     const early = decide({ channels: [onB('candidate', at(-40)), onB('stable', at(-1))], fleets: [candidateHealthy, stable] });
-    expect([early.settled, early.rollbacks]).toEqual([['candidate'], []]);
+    expect([early.settled, early.rollbacks]).toEqual([[{ channel: 'candidate', version: 'b' }], []]);
     const late = decide({ channels: [onB('candidate', at(-40)), onB('stable', at(-11))], fleets: [candidateHealthy, stable] });
     expect(late.rollbacks).toEqual([{ channel: 'stable', from: 'b', to: 'a', reason: 'Unhealthy', message: expect.stringContaining('1/2 VMs on b healthy') }]);
     expect(late.rollbacks[0]?.message).toContain('(not healthy: apps/stable-fleet (s-1))');
@@ -98,6 +98,24 @@ describe('rollback with resolveChannels', () => {
     expect(recorded.find((c) => c.name === 'candidate')).toMatchObject({ version: 'a', previousVersion: 'b' });
     expect(recorded.find((c) => c.name === 'stable')).toMatchObject({ version: 'a', previousVersion: 'b', since: t0.toISOString(), gate: { state: 'Open' } });
     expect(recorded.find((c) => c.name === 'pinned')).toMatchObject({ version: 'b' });
+  });
+});
+
+describe('channelRecords', () => {
+  it('records a settled move only on a channel still on the version judged: one that moved on in the same round is on trial', () => {
+    // candidate was on b, every VM healthy on it: settled now. In the same round a newer version c
+    // appeared and candidate (following latest) moved onto it.
+    const versions = [v('a', 'Ready', 60), v('b', 'Ready', 5), v('c', 'Ready', 0)];
+    const channels = [onB('candidate', at(-2)), { name: 'stable', version: 'a', since: at(-60).toISOString() }];
+    const d = decide({ versions, channels, fleets: [fleet('candidate', [['c-0', true], ['c-1', true]])] });
+    expect(d.settled).toEqual([{ channel: 'candidate', version: 'b' }]);
+    const r = resolveChannels({ spec: { channels: specs }, versions, previous: channels, now: t0, rejected: new Set(), health: () => ({ healthy: 2, total: 2 }) });
+    const recorded = channelRecords(r, d.settled, t0);
+    expect(recorded.find((c) => c.name === 'candidate')).toMatchObject({ version: 'c', previousVersion: 'b', since: t0.toISOString() });
+    expect(recorded.find((c) => c.name === 'candidate')?.settledAt).toBeUndefined();
+    // Without the newer version, the same decision settles candidate on b.
+    const stays = resolveChannels({ spec: { channels: specs }, versions: versions.slice(0, 2), previous: channels, now: t0, rejected: new Set(), health: () => ({ healthy: 2, total: 2 }) });
+    expect(channelRecords(stays, d.settled, t0).find((c) => c.name === 'candidate')).toMatchObject({ version: 'b', settledAt: t0.toISOString() });
   });
 });
 
@@ -131,7 +149,7 @@ describe('promotion and rollback (property)', () => {
       const own = decideRollbacks({ spec: { channels: specs }, channels, versions: [v('a', 'Ready', 60), v('b', 'Ready', 50)], fleets: asFleets(false).filter((f) => f.channel === 'stable'), now });
       if (!d.rollbacks.some((r) => r.channel === 'candidate')) {
         expect(own.rollbacks.filter((r) => r.channel === 'stable')).toEqual(d.rollbacks.filter((r) => r.channel === 'stable'));
-        expect(own.settled.includes('stable')).toBe(d.settled.includes('stable'));
+        expect(own.settled.some((x) => x.channel === 'stable')).toBe(d.settled.some((x) => x.channel === 'stable'));
       }
     }), { numRuns: 300 });
   });
@@ -174,6 +192,8 @@ describe('promotion and rollback (property)', () => {
           expect(rejected.has(c.version)).toBe(false);
           const old = channels.find((o) => o.name === c.name);
           if (old?.version === c.version) continue;
+          // A move made in this round is on trial: whatever settled before it was of the version left.
+          expect(c.settledAt).toBeUndefined();
           // A rolled-back channel lands where the decision says (or is promoted further, checked below).
           if (d.rollbacks.some((b) => b.channel === c.name && b.to === c.version)) continue;
           const returned = old?.version !== undefined && rejected.has(old.version) && c.version === old.previousVersion;
@@ -189,8 +209,9 @@ describe('promotion and rollback (property)', () => {
         }
         // A move settles before its window ends only once every VM of the channel's fleets runs
         // the version and enough of those are healthy on an instance of it.
-        for (const name of d.settled) {
+        for (const { channel: name, version } of d.settled) {
           const old = channels.find((c) => c.name === name)!;
+          expect(old.version).toBe(version);
           if (Date.parse(old.since!) + parseDuration('10m') <= now) continue;
           const running = s.vms.filter(runsVersion);
           expect(running.length).toBe(s.vms.length);

@@ -71,8 +71,11 @@ export interface RollbackDecision {
   rollbacks: Rollback[];
   /** Every rejection in force after this decision, by version (cleared ones gone, new ones added). */
   rejected: Map<string, Rejection>;
-  /** Channels whose move is judged healthy now: record `settledAt` = now on them. */
-  settled: string[];
+  /**
+   * Moves judged healthy now, each with the version it moved to: `settledAt` = now is recorded on
+   * a channel still on that version (one that moves on in the same round starts a new trial).
+   */
+  settled: { channel: string; version: string }[];
   /** When an unsettled channel's rollback window ends: decide again then. */
   retryAt?: Date;
 }
@@ -142,7 +145,7 @@ export function decideRollbacks(input: RollbackInput): RollbackDecision {
   const recorded = new Map(input.channels.map((c) => [c.name, c]));
   const now = input.now.getTime();
   const rollbacks: Rollback[] = [];
-  const settled: string[] = [];
+  const settled: { channel: string; version: string }[] = [];
   let retryAt = Number.POSITIVE_INFINITY;
 
   const bootable = (name: string | undefined): boolean => {
@@ -179,7 +182,7 @@ export function decideRollbacks(input: RollbackInput): RollbackDecision {
     const enough = onVersion.length > 0 && healthy * 100 >= minHealthy * onVersion.length;
     const allMoved = fleets.every((f) => f.vms.every(runsVersion));
     if (allMoved && enough && (minHealthy > 0 || onVersion.length === healthy)) {
-      settled.push(spec.name);
+      settled.push({ channel: spec.name, version: from });
       continue;
     }
     const since = Date.parse(channel?.since ?? '');
@@ -192,7 +195,7 @@ export function decideRollbacks(input: RollbackInput): RollbackDecision {
       reject('Unhealthy', `channel ${spec.name} rolled back from ${from} to ${to}: ${healthy}/${onVersion.length} VMs on ${from} healthy after ${spec.rollback?.window ?? DEFAULT_ROLLBACK_WINDOW}, below ${minHealthy}% (not healthy: ${failing(fleets)})`);
       continue;
     }
-    settled.push(spec.name);
+    settled.push({ channel: spec.name, version: from });
   }
   // A channel following latest lands on the newest version not rejected, once all rejections of this round are in.
   const followsLatest = new Set((input.spec.channels ?? []).filter((c) => c.follows === 'latest').map((c) => c.name));
