@@ -4,9 +4,8 @@
 // Requests that only inform (a drift annotation, say) can go in the background lane: they take a
 // token only while the bucket holds more than half its burst, so they spend the surplus of the
 // rate and leave the other half of the burst to the requests that act; while one of those waits,
-// no background request goes.
-// Without it, a steady stream of them kept the bucket empty, and a batch of migration creates then
-// went out one token at a time.
+// no background request goes. Without the lane, a steady stream of them kept the bucket empty, and
+// a batch of migration creates then went out one token at a time.
 export type Lane = 'foreground' | 'background';
 
 export class TokenBucket {

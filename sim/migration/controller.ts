@@ -123,7 +123,7 @@ export async function reconcileMigration(ctx: SimContext, key: string): Promise<
       }
     }
     case 'Scheduling': {
-      // The target is chosen once: a VMI that already names this migration's target pod was
+      // The target is chosen once: a VMI whose state of this migration names a target node was
       // scheduled by an earlier pass, whose phase write the migration cache has not shown yet (or
       // which failed). Choosing again would move the target under a migration already Scheduled.
       if (state?.targetNode) return setPhase('Scheduled');
