@@ -172,13 +172,14 @@ export function decideFleet(snapshot: FleetSnapshot): { verdict: Verdict; memory
       }),
     };
   };
+  const awaitingRestarts = Object.keys(restarts).length > 0;
   for (const vm of snapshot.vms) {
     const name = vm.metadata!.name!;
     const index = parseVmIndex(ref.name, name);
     if (index === undefined) continue;
     const vmi = vmis.get(name);
     const node = vmi?.status?.nodeName ? nodes.get(vmi.status.nodeName) : undefined;
-    const restartedVmiUid = restarts[name]?.uid;
+    const restartedVmiUid = awaitingRestarts ? restarts[name]?.uid : undefined;
     const known = judgements.get(vm);
     let judgement: VMJudgement;
     if (known && known.vmi === vmi && known.node === node && known.golden === golden && known.restartedVmiUid === restartedVmiUid && known.key === judgementKey) {

@@ -84,3 +84,21 @@ describe('planDrift after a succeeded migration', () => {
     expect(migrates(plan(landedWrong, finishedAt + DEFAULT_BACKOFF.baseMs, told))).toEqual(['web-0-migrate-2']);
   });
 });
+
+describe('planDrift with reservations not yet cached', () => {
+  const drifted = vmiOn('old');
+  const planWith = (pending: Map<string, { name: string; phase: string; ours: boolean; attempt: number; createdAt: number; deleting: boolean }[]>) => planDrift({
+    fleet, vms: [vm], observed: [observed], healed: new Set(), image, revision: 'r1', restartsAllowed: true,
+    vmi: () => drifted, node: (name) => nodes.find((n) => n.metadata!.name === name), nodes, migrations: [],
+    pending, clusterSlots: 5, backoff: DEFAULT_BACKOFF, memory: NO_DRIFT_MEMORY, now: finishedAt,
+  });
+  const reservation = (name: string) => ({ name, phase: '', ours: true, attempt: 1, createdAt: finishedAt - 100, deleting: false });
+
+  it("counts the fleet's own reservation as in flight and ignores one of a VM the fleet does not have", () => {
+    expect(migrates(planWith(new Map()))).toEqual(['web-0-migrate-1']);
+    const r = planWith(new Map([['web-0', [reservation('web-0-migrate-1')]], ['web-7', [reservation('web-7-migrate-1')]]]));
+    expect(migrates(r)).toEqual([]);
+    expect(r.remediation.plan.migrating).toEqual(['web-0']);
+    expect(r.remediation.view.vms.map((v) => v.name)).toEqual(['web-0']);
+  });
+});

@@ -219,7 +219,6 @@ export class DriftRepair {
     const ns = ref.namespace;
     const now = this.o.now();
     const byName = new Map(vms.map((vm) => [vm.metadata!.name!, vm]));
-    const viewOf = new Map(r.view.vms.map((v) => [v.name, v]));
     const notes = new Map<string, string[]>();
     const note = (reason: string, text: string): void => void notes.set(reason, [...(notes.get(reason) ?? []), text]);
     for (const [, text] of this.startedBeside.entries(key)) note('MigrationStarted', text);
@@ -254,7 +253,7 @@ export class DriftRepair {
           case 'Abort': {
             const m = this.o.caches.migrations.get(a.name, ns);
             await this.o.client.delete(RESOURCES.vmim, { namespace: ns, name: a.name }, m?.metadata?.uid ? { uid: m.metadata.uid } : {});
-            const seen = viewOf.get(a.vm)?.migrations.find((x) => x.name === a.name);
+            const seen = r.view.vms.find((v) => v.name === a.vm)?.migrations.find((x) => x.name === a.name);
             failedAttempt(a.vm, { name: a.name, phase: 'Failed', ours: true, attempt: seen?.attempt ?? 0, createdAt: seen?.createdAt ?? now, finishedAt: now, deleting: false, failureReason: a.message, ...(seen?.reason ? { reason: seen.reason } : {}) });
             return note('MigrationTimedOut', a.message);
           }
@@ -405,10 +404,11 @@ export function planDrift(input: DriftPlanInput): { remediation: Remediation; me
   const misplaced = keep(input.memory.misplaced, live);
   const seen = keep(input.memory.seen, (name, t) => live(name, t.since));
 
+  // By the few VMs with something remembered, not by all of the fleet's.
   const remembered = new Map<string, ObservedMigration[]>();
-  for (const name of byName.keys()) {
+  for (const name of new Set([...input.pending.keys(), ...Object.keys(aborted)])) {
     const list = [...(input.pending.get(name) ?? []), ...(aborted[name] ?? [])];
-    if (list.length > 0) remembered.set(name, list);
+    if (byName.has(name) && list.length > 0) remembered.set(name, list);
   }
   // Finish times are taken from migrations seen in flight here, so older ones keep the API's.
   for (const m of input.migrations) {
@@ -447,7 +447,7 @@ export function planDrift(input: DriftPlanInput): { remediation: Remediation; me
   const plan = planRemediation({ fleet: ref.name, spec, backoff: input.backoff, restartsAllowed: input.restartsAllowed, clusterSlots: input.clusterSlots, now, vms: view.vms });
   // A revert that left the VM as it was (fields added by hand, which apply cannot remove) is not retried.
   plan.actions = plan.actions.filter((a) => a.type !== 'Revert' || reverted[a.vm] !== byName.get(a.vm)?.metadata?.resourceVersion);
-  for (const vm of view.vms) if (!vm.drift.some((d) => d.kind === 'manualEdit')) delete reverted[vm.name];
+  if (Object.keys(reverted).length > 0) for (const vm of view.vms) if (!vm.drift.some((d) => d.kind === 'manualEdit')) delete reverted[vm.name];
   const given = Object.entries(refusals).filter(([, r]) => r.count >= MAX_MIGRATION_REFUSALS);
   const started = plan.actions.filter((a) => a.type === 'Migrate').length;
   const pollBudget = plan.waitingForBudget > 0 && plan.migrating.length + started < spec.maxConcurrent;

@@ -44,16 +44,16 @@ export interface DriftViewInput {
 }
 
 /** Hand-edit findings of each cached VM object, with the desiredKey they were found against. */
-const manualEdits = new WeakMap<V1VirtualMachine, { key: string; reasons: string[] | undefined }>();
+const manualEdits = new WeakMap<V1VirtualMachine, { key: string; index: number; reasons: string[] | undefined }>();
 
 /** The hand edits of a VM at the update revision: how it differs from its desired VM (none: undefined). */
 function manualEditOf(input: DriftViewInput, vm: V1VirtualMachine, index: number): string[] | undefined {
-  const key = input.desiredKey === undefined ? undefined : `${input.desiredKey}/${index}`;
+  const key = input.desiredKey;
   const known = key === undefined ? undefined : manualEdits.get(vm);
-  if (known && known.key === key) return known.reasons;
+  if (known && known.key === key && known.index === index) return known.reasons;
   const edit = classifyChange(vm, input.desired(index));
   const reasons = edit.kind !== 'none' ? edit.reasons : undefined;
-  if (key !== undefined) manualEdits.set(vm, { key, reasons });
+  if (key !== undefined) manualEdits.set(vm, { key, index, reasons });
   return reasons;
 }
 
@@ -123,13 +123,13 @@ export function driftView(input: DriftViewInput): DriftView {
       if (local?.finishedAt !== undefined && o.finishedAt !== undefined) o.finishedAt = Math.max(o.finishedAt, local.finishedAt);
       return input.misplaced?.has(o.name) ? { ...o, misplaced: true } : o;
     });
-    const extra = (input.remembered.get(name) ?? []).filter((r) => !cached.some((m) => m.name === r.name));
-    const migrations = [...cached, ...extra];
+    const remembered = input.remembered.get(name);
+    const migrations = remembered ? [...cached, ...remembered.filter((r) => !cached.some((m) => m.name === r.name))] : cached;
     const state = vmi?.status?.migrationState;
     const stateInFlight = !!state && !state.completed && !cached.some((m) => m.uid === state.migrationUid && !isInFlight(m));
     // The migration cache can run ahead of the VMI cache: a newest migration that succeeded while
     // the VMI still shows another state (or an unfinished one) has not moved the cached VMI yet.
-    const newest = [...cached].sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt)[0];
+    const newest = cached.length < 2 ? cached[0] : [...cached].sort((a, b) => b.createdAt - a.createdAt || b.attempt - a.attempt)[0];
     const vmiBehind = newest?.phase === 'Succeeded' && newest.uid !== undefined && (state?.migrationUid !== newest.uid || !state.completed);
     if (lm && lm.status !== 'True') notMigratableReasons.set(name, lm.reason ?? 'LiveMigratable is not True');
     if (running) {

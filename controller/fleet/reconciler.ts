@@ -212,7 +212,8 @@ export class FleetReconciler {
         : undefined;
     const summing = performance.now();
     const live = verdict.observed.filter((vm) => !vm.deleting);
-    const runs = Object.fromEntries(live.flatMap((vm) => (verdict.runs[vm.name] !== undefined ? [[vm.name, verdict.runs[vm.name]!]] : [])));
+    const runs: Record<string, string> = {};
+    for (const vm of live) if (verdict.runs[vm.name] !== undefined) runs[vm.name] = verdict.runs[vm.name]!;
     const held = plan.complete ? heldBack(live, revision, rolloutSpecOf(fleet.spec)) : undefined;
     // Status and the actions' Events go out beside the loop: the key is free at once, so a VM
     // that turns ready meanwhile gets its restart without waiting for either write.

@@ -163,6 +163,9 @@ export function fleetStatus(input: StatusInput): VMFleetStatus {
   else if (plan && wasDeprecated) conditions.push(condition('ImageDeprecated', 'False', 'VersionCurrent', 'the fleet\'s image version is not deprecated', g));
   else if (wasDeprecated) conditions.push({ type: wasDeprecated.type, status: wasDeprecated.status, observedGeneration: wasDeprecated.observedGeneration, reason: wasDeprecated.reason, message: wasDeprecated.message });
 
+  // Counted once: `runs` holds one entry per VM (10,000 in a large fleet).
+  const versions = input.runs ? imageVersionCounts(input.runs, input.imageVersion) : undefined;
+  const summary = imageSummary(input.imageVersion, versions, replicas) ?? prev.imageSummary;
   return {
     observedGeneration: g,
     replicas,
@@ -175,17 +178,16 @@ export function fleetStatus(input: StatusInput): VMFleetStatus {
     currentRevision: counts?.currentRevision ?? prev.currentRevision ?? '',
     updateRevision: counts?.updateRevision ?? prev.updateRevision ?? '',
     imageVersion: input.imageVersion ?? prev.imageVersion ?? '',
-    ...(imageSummary(input, replicas) ?? prev.imageSummary ? { imageSummary: imageSummary(input, replicas) ?? prev.imageSummary! } : {}),
-    ...(input.runs ? { imageVersions: imageVersionCounts(input.runs, input.imageVersion) } : prev.imageVersions ? { imageVersions: prev.imageVersions } : {}),
+    ...(summary ? { imageSummary: summary } : {}),
+    ...(versions ? { imageVersions: versions } : prev.imageVersions ? { imageVersions: prev.imageVersions } : {}),
     labelSelector: selectorString(input.selector),
     conditions: withTransitionTimes(previous?.conditions, conditions, input.now),
   };
 }
 
 /** `f42-20261101`, or `f42-20261101 (2/6)` while only 2 of the 6 VMs boot it. */
-function imageSummary(input: StatusInput, replicas: number): string | undefined {
-  const version = input.imageVersion;
-  if (version === undefined || !input.runs) return version;
-  const booting = Object.values(input.runs).filter((v) => v === version).length;
+function imageSummary(version: string | undefined, versions: readonly { version: string; replicas: number }[] | undefined, replicas: number): string | undefined {
+  if (version === undefined || !versions) return version;
+  const booting = versions.find((v) => v.version === version)?.replicas ?? 0;
   return booting < replicas ? `${version} (${booting}/${replicas})` : version;
 }
