@@ -8,7 +8,9 @@
 // and the share of the repair time during which the migrations in flight were at the budget
 // (time-weighted, from the watch events that changed their number). The nodes
 // are labelled back (no drift) before the next repetition. Figures are medians and maxima over
-// the repetitions; they depend on the machine (every phase is an API round trip).
+// the repetitions; they depend on the machine (every phase is an API round trip). The share at
+// the budget depends on how long a migration lasts against one refill: --ms-per-gib sets the
+// migrations' length (500000 gives about 31 s at 20x, as a guest of a few GiB over 1 Gbit/s).
 //   node bench/drift-relabel.ts [--nodes 100] [--vms 500] [--relabel 10] [--repetitions 5]
 //     [--budget 5] [--max-concurrent 5] [--kubevirt-parallel <budget>] [--speed 20]
 //     [--phase-ms 200] [--ms-per-gib 1000] [--qps 50] [--burst 100] [--timeout 120] [--inline-sim]
