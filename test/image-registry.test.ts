@@ -68,8 +68,10 @@ describe('registry discovery', () => {
     expect(v2.phase).toBe('Ready');
     expect(s2.versions!.find((v) => v.name === v1.name)).toMatchObject({ digest: first, discoveredAt: v1.discoveredAt });
     await c.waitForFleet('web', 'the fleet rolled onto the second version', (f, vms) => f.imageVersion === v2.name && f.updatedReplicas === 3 && f.readyReplicas === 3 && vms.every((vm) => vm.spec?.template.spec?.volumes?.some((v) => v.containerDisk?.image === `${registry().host}/${repository}@${second}`)), 120_000);
-    const after = await status('tracked');
-    expect(after?.versions?.find((v) => v.name === v2.name)?.usedBy).toBe(3);
+    // The image controller counts use from its own VM events, independently of the fleet's status:
+    // the count follows within one of its reconciles, well before the 60-s resync would mend a missed event.
+    const after = await waitForImage('tracked', 'the second version used by the 3 VMs', (s) => s.versions?.find((v) => v.name === v2.name)?.usedBy === 3, 20_000);
+    expect(after.versions?.find((v) => v.name === v1.name)?.usedBy).toBe(0);
 
     // The tag moves back to the first digest: nothing new is recorded, nothing changes name.
     await tagImage(registry(), repository, first, 'latest');
