@@ -9,8 +9,11 @@
 // them (POST, as the fleet does) and server-side-applying them. A warm-up round (a fleet of
 // min(N, 100) VMs and as many tuned creates) goes first, so no row pays for cold CRD handlers,
 // schema caches or JIT; then every row runs once per repetition, interleaved.
-//   node bench/fleet-vs-replicaset.ts [--replicas 1000] [--qps 20] [--burst 30] [--reps 3] [--max-sockets 32]
+//   node bench/fleet-vs-replicaset.ts [--replicas 1000 | --sizes 1000,2500,5000] [--qps 20] [--burst 30] [--reps 3] [--max-sockets 32]
 // (--max-sockets: the controller client's keep-alive connections, default the manager's 32.)
+// With --sizes every size runs its repetitions in turn on the same API server (each repetition's
+// VMs are deleted before the next, so etcd holds about one size at a time) and a last table sets
+// the sizes side by side, per VM, to show how the cost grows.
 // The times depend on the machine; the ratios of one run are what to compare.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,7 +22,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { VirtFleetManager } from '../controller/virtfleet.ts';
 import type { VMFleet } from '../controller/fleet/reconciler.ts';
 import { KubeClient } from '../controller/kube/client.ts';
-import { RESOURCES } from '../controller/kube/resources.ts';
+import { pathOf, RESOURCES } from '../controller/kube/resources.ts';
 import { ensureAssets } from '../controller/local/assets.ts';
 import { ControlPlane } from '../controller/local/control-plane.ts';
 import { installCrds } from '../controller/local/install-crds.ts';
@@ -31,13 +34,23 @@ import { scaleReplicaSet } from './lib/kube-controller-manager.ts';
 import { asNew, writeAllTuned } from './lib/tuned-client.ts';
 import { watchUntil } from './lib/watch-until.ts';
 
-const { values } = parseArgs({ options: { replicas: { type: 'string', default: '1000' }, qps: { type: 'string', default: '20' }, burst: { type: 'string', default: '30' }, reps: { type: 'string', default: '3' }, 'max-sockets': { type: 'string' } } });
-const replicas = Number(values.replicas);
+const { values } = parseArgs({ options: { replicas: { type: 'string', default: '1000' }, sizes: { type: 'string' }, qps: { type: 'string', default: '20' }, burst: { type: 'string', default: '30' }, reps: { type: 'string', default: '3' }, 'max-sockets': { type: 'string' } } });
+const sizes = (values.sizes ?? values.replicas).split(',').map(Number);
+if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--sizes wants positive integers, got ${values.sizes}`);
 const qps = Number(values.qps);
 const burst = Number(values.burst);
 const reps = Number(values.reps);
 const root = join(import.meta.dirname, '..');
 const SETTLE_MS = 3_000;
+
+interface Rows {
+  rs: number[];
+  fleet: number[];
+  create: number[];
+  apply: number[];
+  rsWrites: number[];
+  fleetWrites: number[];
+}
 
 async function scaleFleet(plane: ControlPlane, namespace: string, replicas: number): Promise<{ ms: number; writes: number; byResource: Record<string, number>; vms: V1VirtualMachine[] }> {
   const client = new KubeClient(plane.kubeConfig(), { qps: 0 });
@@ -82,39 +95,57 @@ const plane = await ControlPlane.start({ assets: await ensureAssets() }).catch(a
 });
 try {
   await installCrds(plane.kubeConfig(), [join(root, 'crds'), join(root, 'schemas', 'kubevirt')]);
-  console.log(`scaling 0 → ${replicas} with client qps=${qps} burst=${burst}, one after the other on one API server; ${reps} repetitions after a warm-up; ${loadNote()}`);
+  console.log(`scaling 0 → ${sizes.join(', ')} with client qps=${qps} burst=${burst}, one after the other on one API server; ${reps} repetitions after a warm-up; ${loadNote()}`);
   const tuned = async (namespace: string, vms: readonly V1VirtualMachine[], verb: 'create' | 'apply') => {
     const client = new KubeClient(plane.kubeConfig(), { qps: 0 });
     await client.create(RESOURCES.namespace, { metadata: { name: namespace } });
     return writeAllTuned(plane.kubeConfig(), RESOURCES.vm, vms.map((vm) => asNew(vm, namespace)), { verb });
   };
-  const warm = await scaleFleet(plane, 'bench-warmup', Math.min(replicas, 100));
+  // No namespace controller runs, so a repetition's VMs go by one collection DELETE per namespace.
+  const cleaner = new KubeClient(plane.kubeConfig(), { qps: 0 });
+  const deleteVMs = (namespaces: string[]) => Promise.all(namespaces.map((n) => cleaner.http.request('DELETE', pathOf(RESOURCES.vm, n))));
+  const warm = await scaleFleet(plane, 'bench-warmup', Math.min(sizes[0]!, 100));
   await tuned('bench-warmup-tuned', warm.vms, 'create');
-  const rows = { rs: [] as number[], fleet: [] as number[], create: [] as number[], apply: [] as number[], rsWrites: [] as number[], fleetWrites: [] as number[] };
-  for (let rep = 0; rep < reps; rep++) {
-    const rs = await scaleReplicaSet(plane, { namespace: `bench-rs-${rep}`, replicas, qps, burst, settleMs: SETTLE_MS });
-    const fleet = await scaleFleet(plane, `bench-fleet-${rep}`, replicas);
-    const create = await tuned(`bench-tuned-create-${rep}`, fleet.vms, 'create');
-    const apply = await tuned(`bench-tuned-apply-${rep}`, fleet.vms, 'apply');
-    rows.rs.push(rs.ms);
-    rows.fleet.push(fleet.ms);
-    rows.create.push(create.ms);
-    rows.apply.push(apply.ms);
-    rows.rsWrites.push(rs.writes);
-    rows.fleetWrites.push(fleet.writes);
-    const line = `rep ${rep + 1}: ReplicaSet ${(rs.ms / 1000).toFixed(2)} s, VMFleet ${(fleet.ms / 1000).toFixed(2)} s (${fleet.writes} writes: ${Object.entries(fleet.byResource).map(([r, n]) => `${r} ${n}`).join(', ')}), tuned create ${(create.ms / 1000).toFixed(2)} s, tuned apply ${(apply.ms / 1000).toFixed(2)} s; VMFleet / tuned create ${(fleet.ms / create.ms).toFixed(2)}, / tuned apply ${(fleet.ms / apply.ms).toFixed(2)}, / ReplicaSet ${(fleet.ms / rs.ms).toFixed(2)}`;
-    console.log(line);
-  }
+  await deleteVMs(['bench-warmup', 'bench-warmup-tuned']);
   const ratios = (a: number[], b: number[]) => a.map((x, i) => x / b[i]!);
   const fmt = (xs: number[], digits = 2) => `${median(xs).toFixed(digits)} / ${max(xs).toFixed(digits)}`;
   const seconds = (xs: number[]) => fmt(xs.map((x) => x / 1000));
-  console.log(`\nmedian / max of ${reps} (times depend on the machine; ${loadNote()})\n`);
-  console.log('| row | seconds | writes | VMFleet ÷ row (same repetition) |');
-  console.log('|---|---|---|---|');
-  console.log(`| ReplicaSet (kube-controller-manager), qps ${qps} burst ${burst} | ${seconds(rows.rs)} | ${fmt(rows.rsWrites, 0)} | ${fmt(ratios(rows.fleet, rows.rs))} |`);
-  console.log(`| VMFleet (virtfleet), qps ${qps} burst ${burst} | ${seconds(rows.fleet)} | ${fmt(rows.fleetWrites, 0)} (minimum ${replicas + 1}) | 1 |`);
-  console.log(`| tuned client, ${replicas} creates (POST), 64 in flight | ${seconds(rows.create)} | ${replicas} | ${fmt(ratios(rows.fleet, rows.create))} |`);
-  console.log(`| tuned client, ${replicas} server-side applies, 64 in flight | ${seconds(rows.apply)} | ${replicas} | ${fmt(ratios(rows.fleet, rows.apply))} |`);
+  const measured: { replicas: number; rows: Rows }[] = [];
+  for (const replicas of sizes) {
+    const rows: Rows = { rs: [], fleet: [], create: [], apply: [], rsWrites: [], fleetWrites: [] };
+    for (let rep = 0; rep < reps; rep++) {
+      const ns = (what: string) => `bench-${what}-${replicas}-${rep}`;
+      const rs = await scaleReplicaSet(plane, { namespace: ns('rs'), replicas, qps, burst, settleMs: SETTLE_MS });
+      const fleet = await scaleFleet(plane, ns('fleet'), replicas);
+      const create = await tuned(ns('tuned-create'), fleet.vms, 'create');
+      const apply = await tuned(ns('tuned-apply'), fleet.vms, 'apply');
+      await deleteVMs([ns('fleet'), ns('tuned-create'), ns('tuned-apply')]);
+      rows.rs.push(rs.ms);
+      rows.fleet.push(fleet.ms);
+      rows.create.push(create.ms);
+      rows.apply.push(apply.ms);
+      rows.rsWrites.push(rs.writes);
+      rows.fleetWrites.push(fleet.writes);
+      console.log(`${replicas} rep ${rep + 1}: ReplicaSet ${(rs.ms / 1000).toFixed(2)} s, VMFleet ${(fleet.ms / 1000).toFixed(2)} s (${fleet.writes} writes: ${Object.entries(fleet.byResource).map(([r, n]) => `${r} ${n}`).join(', ')}), tuned create ${(create.ms / 1000).toFixed(2)} s, tuned apply ${(apply.ms / 1000).toFixed(2)} s; VMFleet / tuned create ${(fleet.ms / create.ms).toFixed(2)}, / tuned apply ${(fleet.ms / apply.ms).toFixed(2)}, / ReplicaSet ${(fleet.ms / rs.ms).toFixed(2)}`);
+    }
+    measured.push({ replicas, rows });
+    console.log(`\n0 → ${replicas}, median / max of ${reps} (times depend on the machine; ${loadNote()})\n`);
+    console.log('| row | seconds | writes | VMFleet ÷ row (same repetition) |');
+    console.log('|---|---|---|---|');
+    console.log(`| ReplicaSet (kube-controller-manager), qps ${qps} burst ${burst} | ${seconds(rows.rs)} | ${fmt(rows.rsWrites, 0)} | ${fmt(ratios(rows.fleet, rows.rs))} |`);
+    console.log(`| VMFleet (virtfleet), qps ${qps} burst ${burst} | ${seconds(rows.fleet)} | ${fmt(rows.fleetWrites, 0)} (minimum ${replicas + 1}) | 1 |`);
+    console.log(`| tuned client, ${replicas} creates (POST), 64 in flight | ${seconds(rows.create)} | ${replicas} | ${fmt(ratios(rows.fleet, rows.create))} |`);
+    console.log(`| tuned client, ${replicas} server-side applies, 64 in flight | ${seconds(rows.apply)} | ${replicas} | ${fmt(ratios(rows.fleet, rows.apply))} |\n`);
+  }
+  if (measured.length > 1) {
+    console.log(`how the cost grows: median / max of ${reps} per size (${loadNote()})\n`);
+    console.log('| VMs | VMFleet s | VMFleet ms per VM | tuned applies ms per VM | VMFleet ÷ tuned applies | VMFleet ÷ tuned creates | VMFleet ÷ ReplicaSet | writes ÷ minimum |');
+    console.log('|---|---|---|---|---|---|---|---|');
+    for (const { replicas, rows } of measured) {
+      const perVM = (xs: number[]) => fmt(xs.map((x) => x / replicas));
+      console.log(`| ${replicas} | ${seconds(rows.fleet)} | ${perVM(rows.fleet)} | ${perVM(rows.apply)} | ${fmt(ratios(rows.fleet, rows.apply))} | ${fmt(ratios(rows.fleet, rows.create))} | ${fmt(ratios(rows.fleet, rows.rs))} | ${fmt(rows.fleetWrites.map((w) => w / (replicas + 1)), 3)} |`);
+    }
+  }
 } finally {
   await plane.stop();
   await registry.stop();
