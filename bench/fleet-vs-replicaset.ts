@@ -101,9 +101,12 @@ try {
     await client.create(RESOURCES.namespace, { metadata: { name: namespace } });
     return writeAllTuned(plane.kubeConfig(), RESOURCES.vm, vms.map((vm) => asNew(vm, namespace)), { verb });
   };
-  // No namespace controller runs, so a repetition's VMs go by one collection DELETE per namespace.
+  // No namespace controller runs, so a repetition's VMs go by one collection DELETE per namespace
+  // (a DELETE of 10,000 VMs outlasts the client's 30-s default timeout).
   const cleaner = new KubeClient(plane.kubeConfig(), { qps: 0 });
-  const deleteVMs = (namespaces: string[]) => Promise.all(namespaces.map((n) => cleaner.http.request('DELETE', pathOf(RESOURCES.vm, n))));
+  const deleteVMs = async (namespaces: string[]) => {
+    for (const n of namespaces) await cleaner.http.request('DELETE', pathOf(RESOURCES.vm, n), undefined, undefined, { timeoutMs: 600_000 });
+  };
   const warm = await scaleFleet(plane, 'bench-warmup', Math.min(sizes[0]!, 100));
   await tuned('bench-warmup-tuned', warm.vms, 'create');
   await deleteVMs(['bench-warmup', 'bench-warmup-tuned']);
