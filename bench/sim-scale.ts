@@ -28,7 +28,7 @@ function peakRssMiB(pid: number): number {
 const plane = await ControlPlane.start({ assets: await ensureAssets() });
 const sim = spawn(process.execPath, ['controller/cli/main.ts', 'sim', '--kubeconfig', plane.kubeconfigPath, '--nodes', String(nodes), '--speed', values.speed!, '-n', namespace], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
 try {
-  await installCrds(plane.kubeConfig(), [join(root, 'crds'), join(root, 'test', 'fixtures', 'crds')]);
+  await installCrds(plane.kubeConfig(), [join(root, 'crds'), join(root, 'schemas', 'kubevirt')]);
   const client = new KubeClient(plane.kubeConfig(), { qps: 0, maxSockets: 32 });
   await client.create(RESOURCES.namespace, { metadata: { name: namespace } });
   // The simulator announces itself once its node pool exists and its informers have synced.
