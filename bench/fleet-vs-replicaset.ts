@@ -9,7 +9,7 @@
 // them (POST, as the fleet does) and server-side-applying them. A warm-up round (a fleet of
 // min(N, 100) VMs and as many tuned creates) goes first, so no row pays for cold CRD handlers,
 // schema caches or JIT; then every row runs once per repetition, interleaved.
-//   node bench/fleet-vs-replicaset.ts [--replicas 1000 | --sizes 1000,2500,5000] [--qps 20] [--burst 30] [--reps 3] [--max-sockets 32]
+//   node bench/fleet-vs-replicaset.ts [--replicas 1000 | --sizes 1000,5000,10000] [--qps 20] [--burst 30] [--reps 3] [--max-sockets 32]
 // (--max-sockets: the controller client's keep-alive connections, default the manager's 32.)
 // With --sizes every size runs its repetitions in turn on the same API server (each repetition's
 // VMs are deleted before the next, so etcd holds about one size at a time) and a last table sets
@@ -36,7 +36,7 @@ import { watchUntil } from './lib/watch-until.ts';
 
 const { values } = parseArgs({ options: { replicas: { type: 'string', default: '1000' }, sizes: { type: 'string' }, qps: { type: 'string', default: '20' }, burst: { type: 'string', default: '30' }, reps: { type: 'string', default: '3' }, 'max-sockets': { type: 'string' } } });
 const sizes = (values.sizes ?? values.replicas).split(',').map(Number);
-if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--sizes wants positive integers, got ${values.sizes}`);
+if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--sizes wants positive integers, got ${values.sizes ?? values.replicas}`);
 const qps = Number(values.qps);
 const burst = Number(values.burst);
 const reps = Number(values.reps);
