@@ -15,7 +15,6 @@
 // VMs are deleted before the next, so etcd holds about one size at a time) and a last table sets
 // the sizes side by side, per VM, to show how the cost grows.
 // The times depend on the machine; the ratios of one run are what to compare.
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { V1VirtualMachine } from '@kubevirt-ui-ext/kubevirt-api/kubevirt';
 import type { KubernetesObject } from '@kubernetes/client-node';
@@ -26,6 +25,7 @@ import { pathOf, RESOURCES } from '../controller/kube/resources.ts';
 import { ensureAssets } from '../controller/local/assets.ts';
 import { ControlPlane } from '../controller/local/control-plane.ts';
 import { installCrds } from '../controller/local/install-crds.ts';
+import { CRD_DIRS } from '../controller/cli/local.ts';
 import { createRegistryObjects, goldenImage, vmFleet } from '../test/fixtures/fleets.ts';
 import { startSharedRegistry } from '../test/harness/registry.ts';
 import { API_SERVER_BACKGROUND, apiServerMetrics, diffWrites, parseWrites } from './lib/apiserver-writes.ts';
@@ -40,7 +40,6 @@ if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--sizes w
 const qps = Number(values.qps);
 const burst = Number(values.burst);
 const reps = Number(values.reps);
-const root = join(import.meta.dirname, '..');
 const SETTLE_MS = 3_000;
 
 interface Rows {
@@ -94,7 +93,7 @@ const plane = await ControlPlane.start({ assets: await ensureAssets() }).catch(a
   throw err;
 });
 try {
-  await installCrds(plane.kubeConfig(), [join(root, 'crds'), join(root, 'schemas', 'kubevirt')]);
+  await installCrds(plane.kubeConfig(), CRD_DIRS);
   console.log(`scaling 0 → ${sizes.join(', ')} with client qps=${qps} burst=${burst}, one after the other on one API server; ${reps} repetitions after a warm-up; ${loadNote()}`);
   const tuned = async (namespace: string, vms: readonly V1VirtualMachine[], verb: 'create' | 'apply') => {
     const client = new KubeClient(plane.kubeConfig(), { qps: 0 });

@@ -15,6 +15,7 @@ import { pathOf, RESOURCES } from '../controller/kube/resources.ts';
 import { ensureAssets } from '../controller/local/assets.ts';
 import { ControlPlane } from '../controller/local/control-plane.ts';
 import { installCrds } from '../controller/local/install-crds.ts';
+import { CRD_DIRS } from '../controller/cli/local.ts';
 import { Informer } from '../controller/runtime/informer.ts';
 import { virtualMachine } from '../test/fixtures/vms.ts';
 import { loadNote } from './lib/fleet-world.ts';
@@ -47,7 +48,7 @@ async function measure(vms: number, nodes: number): Promise<Result> {
   const plane = await ControlPlane.start({ assets: await ensureAssets() });
   const sim = spawn(process.execPath, ['controller/cli/main.ts', 'sim', '--kubeconfig', plane.kubeconfigPath, '--nodes', String(nodes), '--speed', values.speed!, '-n', namespace], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   try {
-    await installCrds(plane.kubeConfig(), [join(root, 'crds'), join(root, 'schemas', 'kubevirt')]);
+    await installCrds(plane.kubeConfig(), CRD_DIRS);
     const client = new KubeClient(plane.kubeConfig(), { qps: 0, maxSockets: 32 });
     await client.create(RESOURCES.namespace, { metadata: { name: namespace } });
     // The simulator announces itself once its node pool exists and its informers have synced.
