@@ -3,8 +3,9 @@
 // VM cache's transform as the informer does. A loopback HTTPS server on 127.0.0.1 serves N
 // VirtualMachines as the API server writes them (managed fields included, about 6.5 KiB of JSON
 // each) and pages as it does (limit/continue). Each way runs in a child process of its own, which
-// reports its RSS, VmHWM and V8 heap after the list and again after a few idle seconds.
-//   node bench/list-memory.ts [--objects 10000] [--reps 2] [--settle 5]
+// reports its RSS, VmHWM and V8 heap after the list and again after a few idle seconds. Each size
+// N is served in a namespace of its own (`bench-N`), and a last table sets the sizes side by side.
+//   node bench/list-memory.ts [--sizes 1000,5000,10000 | --objects 10000] [--reps 2] [--settle 5]
 // The figures depend on the machine and Node's version; compare the rows of one run.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -19,7 +20,7 @@ import { selfSignedServingCert, startLoopbackServer } from '../controller/source
 import { loadNote, max, median, MiB } from './lib/fleet-world.ts';
 import { processFigures } from './lib/controller-child.ts';
 
-const { values } = parseArgs({ options: { objects: { type: 'string', default: '10000' }, reps: { type: 'string', default: '2' }, settle: { type: 'string', default: '5' }, child: { type: 'string' }, way: { type: 'string' } } });
+const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,5000,10000' }, objects: { type: 'string' }, reps: { type: 'string', default: '2' }, settle: { type: 'string', default: '5' }, child: { type: 'string' }, way: { type: 'string' } } });
 
 /** A fleet VM as the API server returns it: spec, status and three managed-field entries. */
 function vm(i: number) {
@@ -55,9 +56,10 @@ if (values.child) {
   kc.loadFromString(values.child);
   const client = new KubeClient(kc, { qps: 0 });
   type VM = V1VirtualMachine & KubernetesObject;
+  const namespace = `bench-${values.objects}`;
   const list = values.way === 'pages'
-    ? await listInPages<VM>(client, RESOURCES.vm, { namespace: 'bench', transform: cachedVM })
-    : await client.list<VM>(RESOURCES.vm, { namespace: 'bench' });
+    ? await listInPages<VM>(client, RESOURCES.vm, { namespace, transform: cachedVM })
+    : await client.list<VM>(RESOURCES.vm, { namespace });
   list.items.forEach(cachedVM);
   const cache = new Map(list.items.map((o) => [o.metadata?.name, o]));
   const report = () => {
@@ -71,21 +73,25 @@ if (values.child) {
   process.exit(0);
 }
 
-const count = Number(values.objects);
+const sizes = (values.objects ?? values.sizes!).split(',').map(Number).sort((a, b) => a - b);
+if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--sizes: whole numbers of objects, comma-separated (got ${values.objects ?? values.sizes})`);
 const reps = Number(values.reps);
 const tls = await selfSignedServingCert();
-const pages = new Map<number, string>();
+/** Responses by size and page start (-1: the whole list), made once: the server is not what is measured. */
+const responses = new Map<string, string>();
 const body = (from: number, to: number, token?: string) => JSON.stringify({ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineList', metadata: { resourceVersion: '99999', ...(token ? { continue: token } : {}) }, items: Array.from({ length: to - from }, (_, k) => vm(from + k)) });
 const server = await startLoopbackServer((req, res) => {
   const url = new URL(req.url ?? '', 'https://x');
+  const count = Number(/\/namespaces\/bench-(\d+)\//.exec(url.pathname)?.[1] ?? 0);
   const limit = Number(url.searchParams.get('limit') ?? 0);
   const from = Number(url.searchParams.get('continue') ?? 0);
   const to = limit > 0 ? Math.min(count, from + limit) : count;
   res.setHeader('Content-Type', 'application/json');
-  // Pages are made once; the whole list is made per request (the server is not what is measured).
-  const key = limit > 0 ? from : -1;
-  if (!pages.has(key)) pages.set(key, body(from, to, to < count ? String(to) : undefined));
-  res.end(pages.get(key));
+  const key = `${count}/${limit > 0 ? from : -1}`;
+  if (!responses.has(key)) responses.set(key, body(from, to, to < count ? String(to) : undefined));
+  res.end(responses.get(key));
+  // A whole list is dropped once sent, so the server's own memory does not grow with the sizes.
+  if (limit === 0) responses.delete(key);
 }, tls);
 const kc = new KubeConfig();
 kc.loadFromOptions({
@@ -95,23 +101,42 @@ kc.loadFromOptions({
   currentContext: 'loopback',
 });
 const kubeconfig = kc.exportConfig();
-const runChild = (way: string) => new Promise<Figures[]>((resolve, reject) => {
-  const child = spawn(process.execPath, ['--max-semi-space-size=2', import.meta.filename, '--child', kubeconfig, '--way', way, '--settle', values.settle!], { stdio: ['ignore', 'pipe', 'inherit'] });
+const runChild = (way: string, objects: number) => new Promise<Figures[]>((resolve, reject) => {
+  const child = spawn(process.execPath, ['--max-semi-space-size=2', import.meta.filename, '--child', kubeconfig, '--way', way, '--objects', String(objects), '--settle', values.settle!], { stdio: ['ignore', 'pipe', 'inherit'] });
   const out: Figures[] = [];
   createInterface({ input: child.stdout }).on('line', (l) => out.push(JSON.parse(l) as Figures));
   child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`child exited with ${code}`))));
 });
+const WAYS = { whole: 'one response', pages: 'pages of 500' } as const;
 try {
-  console.log(`${count} VMs of about ${(body(0, 1).length / 1024).toFixed(1)} KiB of JSON each; ${reps} repetitions; ${loadNote()}`);
-  const rows: Record<string, Figures[][]> = { whole: [], pages: [] };
-  for (let rep = 0; rep < reps; rep++) for (const way of ['whole', 'pages']) rows[way]!.push(await runChild(way));
+  console.log(`sizes ${sizes.join(', ')} VMs of about ${(body(0, 1).length / 1024).toFixed(1)} KiB of JSON each; ${reps} repetitions; ${loadNote()}`);
   const fmt = (xs: number[]) => `${median(xs).toFixed(0)} / ${max(xs).toFixed(0)}`;
-  console.log(`\nMiB, median / max of ${reps}, child flags --max-semi-space-size=2${process.env.MALLOC_ARENA_MAX ? `, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX}` : ''}\n`);
-  console.log('| list | peak RSS | RSS after the list | heap used | heap committed | external | RSS after idling |');
-  console.log('|---|---|---|---|---|---|---|');
-  for (const [way, runs] of Object.entries(rows)) {
-    const at = (i: number, k: keyof Figures) => runs.map((r) => r[i]![k] / MiB);
-    console.log(`| ${way === 'whole' ? 'one response' : 'pages of 500'} | ${fmt(at(0, 'hwm'))} | ${fmt(at(0, 'rss'))} | ${fmt(at(0, 'heapUsed'))} | ${fmt(at(0, 'heapTotal'))} | ${fmt(at(0, 'external'))} | ${fmt(at(1, 'rss'))} |`);
+  const flags = `child flags --max-semi-space-size=2${process.env.MALLOC_ARENA_MAX ? `, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX}` : ''}`;
+  const bySize = new Map<number, Record<keyof typeof WAYS, Figures[][]>>();
+  for (const count of sizes) {
+    const rows: Record<keyof typeof WAYS, Figures[][]> = { whole: [], pages: [] };
+    for (let rep = 0; rep < reps; rep++) for (const way of ['whole', 'pages'] as const) rows[way].push(await runChild(way, count));
+    bySize.set(count, rows);
+    console.log(`\n${count} VMs — MiB, median / max of ${reps}, ${flags}\n`);
+    console.log('| list | peak RSS | RSS after the list | heap used | heap committed | external | RSS after idling |');
+    console.log('|---|---|---|---|---|---|---|');
+    for (const [way, runs] of Object.entries(rows) as [keyof typeof WAYS, Figures[][]][]) {
+      const at = (i: number, k: keyof Figures) => runs.map((r) => r[i]![k] / MiB);
+      console.log(`| ${WAYS[way]} | ${fmt(at(0, 'hwm'))} | ${fmt(at(0, 'rss'))} | ${fmt(at(0, 'heapUsed'))} | ${fmt(at(0, 'heapTotal'))} | ${fmt(at(0, 'external'))} | ${fmt(at(1, 'rss'))} |`);
+    }
+  }
+  if (sizes.length > 1) {
+    // Growth: the medians side by side, and what each further 1,000 objects adds between the
+    // smallest and the largest size (the slope, free of the process's fixed cost).
+    const [first, last] = [sizes[0]!, sizes.at(-1)!];
+    const med = (count: number, way: keyof typeof WAYS, i: number, k: keyof Figures) => median(bySize.get(count)![way].map((r) => r[i]![k] / MiB));
+    console.log(`\nhow it grows — MiB, medians of ${reps}; slope: MiB per 1,000 VMs from ${first} to ${last}\n`);
+    console.log(`| list | ${sizes.map((n) => `peak RSS at ${n}`).join(' | ')} | slope | ${sizes.map((n) => `heap used at ${n}`).join(' | ')} | slope |`);
+    console.log(`|---|${sizes.map(() => '---|').join('')}---|${sizes.map(() => '---|').join('')}---|`);
+    for (const way of ['whole', 'pages'] as const) {
+      const cells = (k: keyof Figures) => [...sizes.map((n) => med(n, way, 0, k).toFixed(0)), ((med(last, way, 0, k) - med(first, way, 0, k)) / ((last - first) / 1000)).toFixed(1)];
+      console.log(`| ${WAYS[way]} | ${cells('hwm').join(' | ')} | ${cells('heapUsed').join(' | ')} |`);
+    }
   }
 } finally {
   await server.close();
