@@ -2,8 +2,9 @@
 // Prints, per size, the time to create the VMs, the time until every VMI is Running (as the API
 // server reports it) and the simulator's peak memory (VmHWM of its own process); with several
 // sizes, a table of them side by side, per VM, to show how the cost grows. Each size runs on a
-// control plane and simulator of its own. The times depend on the machine.
-//   node bench/sim-scale.ts [--sizes 1000/100,5000/500,10000/1000 | --nodes 1000 --vms 10000] [--speed 100]
+// control plane and simulator of its own. A size that is not Running within --timeout seconds
+// fails the run. The times depend on the machine.
+//   node bench/sim-scale.ts [--sizes 1000/100,5000/500,10000/1000 | --nodes 1000 --vms 10000] [--speed 100] [--timeout 900]
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +21,8 @@ import { Informer } from '../controller/runtime/informer.ts';
 import { virtualMachine } from '../test/fixtures/vms.ts';
 import { loadNote } from './lib/fleet-world.ts';
 
-const { values } = parseArgs({ options: { sizes: { type: 'string' }, nodes: { type: 'string', default: '1000' }, vms: { type: 'string', default: '10000' }, speed: { type: 'string', default: '100' } } });
+const { values } = parseArgs({ options: { sizes: { type: 'string' }, nodes: { type: 'string', default: '1000' }, vms: { type: 'string', default: '10000' }, speed: { type: 'string', default: '100' }, timeout: { type: 'string', default: '900' } } });
+const timeoutMs = Math.min(3600, Math.max(10, Number(values.timeout))) * 1000;
 const sizes = (values.sizes ?? `${values.vms}/${values.nodes}`).split(',').map((s) => {
   const [vms, nodes] = s.split('/').map(Number);
   if (!Number.isInteger(vms) || !Number.isInteger(nodes) || vms! < 1 || nodes! < 1) throw new Error(`--sizes wants VMs/nodes,..., got ${s}`);
@@ -46,6 +48,7 @@ function peakRssMiB(pid: number): number {
 
 async function measure(vms: number, nodes: number): Promise<Result> {
   const plane = await ControlPlane.start({ assets: await ensureAssets() });
+  let vmis: Informer<Vmi> | undefined;
   const sim = spawn(process.execPath, ['controller/cli/main.ts', 'sim', '--kubeconfig', plane.kubeconfigPath, '--nodes', String(nodes), '--speed', values.speed!, '-n', namespace], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     await installCrds(plane.kubeConfig(), CRD_DIRS);
@@ -67,16 +70,17 @@ async function measure(vms: number, nodes: number): Promise<Result> {
     // Count Running VMIs from an informer: listing 10,000 objects every second would load the API
     // server, and a bare watch that the server ends (or that drops under the load) would stop the
     // count for good, where the informer lists and watches again.
-    const vmis = new Informer<Vmi>(plane.kubeConfig(), { path: pathOf(RESOURCES.vmi, namespace), list: () => client.list<Vmi>(RESOURCES.vmi, { namespace }) as never });
-    const isRunning = () => vmis.list().filter((v) => v.status?.phase === 'Running' && !v.metadata?.deletionTimestamp).length;
-    await vmis.start();
+    vmis = new Informer<Vmi>(plane.kubeConfig(), { path: pathOf(RESOURCES.vmi, namespace), list: () => client.list<Vmi>(RESOURCES.vmi, { namespace }) as never });
+    const informer = vmis;
+    const isRunning = () => informer.list().filter((v) => v.status?.phase === 'Running' && !v.metadata?.deletionTimestamp).length;
+    await informer.start();
     let running = isRunning();
     while (running < vms) {
+      if (Date.now() - started > timeoutMs) throw new Error(`${running} of ${vms} VMIs Running after ${timeoutMs / 1000} s (--timeout)`);
       await new Promise((r) => setTimeout(r, 1000));
       running = isRunning();
       process.stdout.write(`\r${running}/${vms} Running after ${((Date.now() - started) / 1000).toFixed(0)} s`);
     }
-    await vmis.stop();
     const done = Date.now();
     const result = { vms, nodes, createMs: created - started, runningMs: done - started, peakRssMiB: peakRssMiB(sim.pid!) };
     console.log('');
@@ -86,6 +90,7 @@ async function measure(vms: number, nodes: number): Promise<Result> {
     console.log(`simulator peak RSS: ${result.peakRssMiB.toFixed(0)} MiB`);
     return result;
   } finally {
+    await vmis?.stop();
     if (sim.exitCode === null && sim.signalCode === null) {
       const exited = new Promise((r) => sim.once('exit', r));
       sim.kill('SIGTERM');
