@@ -89,7 +89,10 @@ interface Row {
 async function measure(fleets: number, controller: ControllerChild, syncS: number): Promise<Omit<Row, 'convergeS' | 'convergedRssMiB' | 'flags'>> {
   // The first pass over every fleet (the informers' adds) is not at rest; wait it out, then a
   // resync period more, so the windows below start in steady state.
-  while ((await controller.stats()).reconciles < fleets) await sleep(200);
+  while ((await controller.stats()).reconciles < fleets) {
+    if (Date.now() > deadline) throw new Error(`the controller had not reconciled all ${fleets} fleets before the deadline`);
+    await sleep(200);
+  }
   await sleep(resyncMs);
   const rows: { stats: ControllerStats; cpu: number; rss: number; hwm: number }[] = [];
   const apiBefore = await apiServerWritesByResource(world.plane.kubeConfig(), { excludeResources: API_SERVER_BACKGROUND });
