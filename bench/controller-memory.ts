@@ -6,7 +6,7 @@
 // busy moment of the shared machine does not fall on one variant only). After the first
 // reconcile of every fleet and a resync period more it reads process.memoryUsage() and V8's
 // heap spaces from the controller and its CPU from /proc.
-//   node bench/controller-memory.ts [--sizes 0,2] [--vms 100] [--nodes 50] [--reps 2]
+//   node bench/controller-memory.ts [--sizes 0,2,4] [--vms 100] [--nodes 50] [--reps 2]
 //     [--variants ts,js,js-semi1,js-semi1-old128] [--resync 5] [--timeout 900] [--baseline DIR]
 // --baseline DIR also runs every variant from the checkout at DIR (say, a worktree of the commit
 // before a change), interleaved with this one's, rows marked "baseline".
@@ -28,7 +28,7 @@ const VARIANTS: Record<string, SpawnOptions> = {
 
 const { values } = parseArgs({
   options: {
-    sizes: { type: 'string', default: '0,2' },
+    sizes: { type: 'string', default: '0,2,4' },
     vms: { type: 'string', default: '100' },
     nodes: { type: 'string', default: '50' },
     reps: { type: 'string', default: '2' },
@@ -71,7 +71,10 @@ interface Sample {
 }
 
 async function sample(controller: ControllerChild, fleets: number): Promise<Sample> {
-  while ((await controller.stats()).reconciles < fleets) await sleep(200);
+  while ((await controller.stats()).reconciles < fleets) {
+    if (Date.now() > deadline) throw new Error(`the controller had not reconciled all ${fleets} fleets before the deadline`);
+    await sleep(200);
+  }
   await sleep(resyncMs);
   const cpuBefore = controller.figures().cpuSeconds;
   await sleep(resyncMs);
@@ -127,6 +130,20 @@ try {
   for (const r of rows) {
     const v = spawnOptions(r.variant);
     console.log(`| ${r.fleets} × ${vmsPerFleet} | ${v.javascript ? 'JavaScript' : 'TypeScript'} | ${v.tree ? 'baseline' : 'this'} | ${(v.nodeFlags ?? []).join(' ') || '-'} | ${col(r.samples, mib('rss'))} | ${col(r.samples, mib('heapTotal'))} | ${col(r.samples, mib('heapUsed'))} | ${col(r.samples, mib('newSpace'))} | ${col(r.samples, mib('oldSpace'))} | ${col(r.samples, mib('code'), 1)} | ${col(r.samples, mib('largeObjects'))} | ${col(r.samples, mib('external'))} | ${col(r.samples, mib('arrayBuffers'), 1)} | ${col(r.samples, mib('rest'))} | ${col(r.samples, (s) => s.cpuPerResync, 2)} |`);
+  }
+  if (sizes.length > 1) {
+    // Growth: RSS and heap used per variant at each size, and what each further 100 VMs adds from
+    // the smallest size to the largest (the slope, free of the process's fixed cost).
+    const [first, last] = [sizes[0]!, sizes.at(-1)!];
+    const per100 = (last - first) * vmsPerFleet / 100;
+    const at = (variant: string, fleets: number, f: (s: Sample) => number) => median(rows.find((r) => r.variant === variant && r.fleets === fleets)!.samples.map(f));
+    console.log(`\nhow it grows — MiB, medians of ${reps}; slope: MiB per 100 VMs from ${first} to ${last} fleets\n`);
+    console.log(`| variant | ${sizes.map((n) => `RSS at ${n} × ${vmsPerFleet}`).join(' | ')} | slope | ${sizes.map((n) => `heap used at ${n} × ${vmsPerFleet}`).join(' | ')} | slope |`);
+    console.log(`|---|${sizes.map(() => '---|').join('')}---|${sizes.map(() => '---|').join('')}---|`);
+    for (const variant of variants) {
+      const cells = (f: (s: Sample) => number) => [...sizes.map((n) => at(variant, n, f).toFixed(0)), per100 > 0 ? ((at(variant, last, f) - at(variant, first, f)) / per100).toFixed(1) : '-'];
+      console.log(`| ${variant} | ${cells(mib('rss')).join(' | ')} | ${cells(mib('heapUsed')).join(' | ')} |`);
+    }
   }
 } finally {
   await world.stop();
