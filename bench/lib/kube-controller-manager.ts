@@ -191,9 +191,10 @@ export async function scaleReplicaSet(plane: ControlPlane, options: ScaleReplica
     await kcm.stop();
     if (options.cleanup ?? true) {
       // No garbage collector runs, so delete the pods as well as their ReplicaSet. Pods never
-      // bound to a node are deleted at once, without a grace period.
+      // bound to a node are deleted at once, without a grace period; a DELETE of 10,000 of them
+      // may outlast the client's 30-s default timeout.
       await client.delete(REPLICA_SET, { namespace, name });
-      await client.http.request('DELETE', `${pathOf(POD, namespace)}?labelSelector=${encodeURIComponent(`app=${name}`)}`);
+      await client.http.request('DELETE', `${pathOf(POD, namespace)}?labelSelector=${encodeURIComponent(`app=${name}`)}`, undefined, undefined, { timeoutMs: 600_000 });
     }
   }
 }
