@@ -14,6 +14,7 @@
 import { parseArgs } from 'node:util';
 import { spawnController, type ControllerChild, type SpawnOptions } from './lib/controller-child.ts';
 import { loadNote, max, median, MiB, sleep, startFleetWorld } from './lib/fleet-world.ts';
+import { parseSizes } from './lib/sizes.ts';
 
 /** The ways of starting the controller this benchmark compares. */
 const VARIANTS: Record<string, SpawnOptions> = {
@@ -39,7 +40,7 @@ const { values } = parseArgs({
     baseline: { type: 'string' },
   },
 });
-const sizes = values.sizes!.split(',').map(Number).sort((a, b) => a - b);
+const sizes = parseSizes(values.sizes!, 'numbers of fleets', { min: 0 });
 const named = values.variants!.split(',');
 for (const v of named) if (!VARIANTS[v]) throw new Error(`unknown variant ${v} (known: ${Object.keys(VARIANTS).join(', ')})`);
 /** Each named variant, and again from the baseline checkout when one is given. */

@@ -33,10 +33,10 @@ import { loadNote, max, median } from './lib/fleet-world.ts';
 import { scaleReplicaSet } from './lib/kube-controller-manager.ts';
 import { asNew, writeAllTuned } from './lib/tuned-client.ts';
 import { watchUntil } from './lib/watch-until.ts';
+import { parseSizes } from './lib/sizes.ts';
 
 const { values } = parseArgs({ options: { replicas: { type: 'string', default: '1000' }, sizes: { type: 'string' }, qps: { type: 'string', default: '20' }, burst: { type: 'string', default: '30' }, reps: { type: 'string', default: '3' }, 'max-sockets': { type: 'string' } } });
-const sizes = (values.sizes ?? values.replicas).split(',').map(Number);
-if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--sizes wants positive integers, got ${values.sizes ?? values.replicas}`);
+const sizes = parseSizes(values.sizes ?? values.replicas, 'numbers of VMs');
 const qps = Number(values.qps);
 const burst = Number(values.burst);
 const reps = Number(values.reps);

@@ -26,10 +26,10 @@ import { Simulator } from '../sim/simulator.ts';
 import { vmFleet } from '../test/fixtures/fleets.ts';
 import { pushContainerDisk } from '../test/harness/registry.ts';
 import { Cleanup, createRegistryAccess, median, startImageWorld, until as untilWithin } from './lib/image-world.ts';
+import { parseSizes } from './lib/sizes.ts';
 
 const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1,10,50' }, pushes: { type: 'string', default: '5' }, rest: { type: 'string', default: '10' }, speed: { type: 'string', default: '20' } } });
-const sizes = values.sizes!.split(',').map(Number).sort((a, b) => a - b);
-if (sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 200)) throw new Error(`--sizes: numbers of images, whole numbers from 1 to 200, comma-separated (got ${values.sizes})`);
+const sizes = parseSizes(values.sizes!, 'numbers of images', { max: 200 });
 const pushes = Math.min(20, Math.max(1, Number(values.pushes)));
 const restMs = Math.min(120, Math.max(3, Number(values.rest))) * 1000;
 const speed = Number(values.speed);

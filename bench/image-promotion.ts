@@ -25,6 +25,7 @@ import { Simulator } from '../sim/simulator.ts';
 import { vmFleet } from '../test/fixtures/fleets.ts';
 import { pushContainerDisk } from '../test/harness/registry.ts';
 import { Cleanup, createRegistryAccess, median, startImageWorld, until, type ImageWorld } from './lib/image-world.ts';
+import { parseSizes } from './lib/sizes.ts';
 
 const { values } = parseArgs({ options: {
   sizes: { type: 'string', default: '10,20,50' },
@@ -35,8 +36,7 @@ const { values } = parseArgs({ options: {
   speed: { type: 'string', default: '20' },
   timeout: { type: 'string', default: '900' },
 } });
-const sizes = (values.vms ?? values.sizes!).split(',').map(Number).sort((a, b) => a - b);
-if (sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 200)) throw new Error(`--sizes: VMs per fleet, whole numbers from 1 to 200, comma-separated (got ${values.vms ?? values.sizes})`);
+const sizes = parseSizes(values.vms ?? values.sizes!, 'VMs per fleet', { max: 200 });
 const reps = Math.min(10, Math.max(1, Number(values.reps)));
 const soakMs = Math.max(0, Number(values.soak)) * 1000;
 const speed = Number(values.speed);

@@ -19,6 +19,7 @@ import { RESOURCES } from '../controller/kube/resources.ts';
 import { selfSignedServingCert, startLoopbackServer } from '../controller/sources/test-servers.ts';
 import { loadNote, max, median, MiB } from './lib/fleet-world.ts';
 import { processFigures } from './lib/controller-child.ts';
+import { parseSizes } from './lib/sizes.ts';
 
 const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,5000,10000' }, objects: { type: 'string' }, reps: { type: 'string', default: '2' }, settle: { type: 'string', default: '5' }, child: { type: 'string' }, way: { type: 'string' } } });
 
@@ -73,8 +74,7 @@ if (values.child) {
   process.exit(0);
 }
 
-const sizes = (values.objects ?? values.sizes!).split(',').map(Number).sort((a, b) => a - b);
-if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--sizes: whole numbers of objects, comma-separated (got ${values.objects ?? values.sizes})`);
+const sizes = parseSizes(values.objects ?? values.sizes!, 'numbers of VMs');
 const reps = Number(values.reps);
 const tls = await selfSignedServingCert();
 /** Responses by size and page start (-1: the whole list), made once: the server is not what is measured. */

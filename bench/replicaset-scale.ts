@@ -10,10 +10,10 @@ import { ensureAssets } from '../controller/local/assets.ts';
 import { ControlPlane } from '../controller/local/control-plane.ts';
 import { loadNote, max, median } from './lib/fleet-world.ts';
 import { scaleReplicaSet } from './lib/kube-controller-manager.ts';
+import { parseSizes } from './lib/sizes.ts';
 
 const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,5000,10000' }, replicas: { type: 'string' }, reps: { type: 'string', default: '3' }, qps: { type: 'string', default: '20' }, burst: { type: 'string', default: '30' } } });
-const sizes = (values.replicas ?? values.sizes!).split(',').map(Number).sort((a, b) => a - b);
-if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--sizes: whole numbers of pods, comma-separated (got ${values.replicas ?? values.sizes})`);
+const sizes = parseSizes(values.replicas ?? values.sizes!, 'numbers of pods');
 const reps = Math.min(10, Math.max(1, Number(values.reps)));
 const qps = Number(values.qps);
 const burst = Number(values.burst);

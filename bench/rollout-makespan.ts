@@ -35,6 +35,7 @@ import { spawnController, type ControllerChild, type ControllerStats } from './l
 import { max, median, sleep, startBenchCluster } from './lib/fleet-world.ts';
 import { restartStandalone, RolloutTracker, type RolloutResult } from './lib/rollout-tracker.ts';
 import { spawnSimulator } from './lib/sim-child.ts';
+import { parseSizes } from './lib/sizes.ts';
 
 const { values } = parseArgs({
   options: {
@@ -51,7 +52,7 @@ const { values } = parseArgs({
     timeout: { type: 'string', default: '600' },
   },
 });
-const sizes = values.sizes!.split(',').map(Number).filter((n) => n > 0).sort((a, b) => a - b);
+const sizes = parseSizes(values.sizes!, 'numbers of VMs');
 const k = Math.max(1, Number(values.k));
 const repetitions = Math.max(1, Number(values.repetitions));
 const singles = Math.max(1, Number(values.single));

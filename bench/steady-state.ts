@@ -25,6 +25,7 @@ import { apiServerWritesByResource, API_SERVER_BACKGROUND, diffWrites } from './
 import { spawnController, type ControllerChild, type ControllerStats, type SpawnOptions } from './lib/controller-child.ts';
 import { heapSummary } from './lib/heap-summary.ts';
 import { loadNote, max, median, MiB, sleep, startFleetWorld } from './lib/fleet-world.ts';
+import { parseSizes } from './lib/sizes.ts';
 
 const { values } = parseArgs({
   options: {
@@ -47,7 +48,7 @@ const { values } = parseArgs({
     baseline: { type: 'string' },
   },
 });
-const sizes = values.sizes!.split(',').map(Number).sort((a, b) => a - b);
+const sizes = parseSizes(values.sizes!, 'numbers of fleets');
 const vmsPerFleet = Number(values.vms);
 const nodes = Number(values.nodes);
 const resyncMs = Number(values.resync) * 1000;
