@@ -77,8 +77,8 @@ if (values.child) {
 const sizes = parseSizes(values.objects ?? values.sizes!, 'numbers of VMs');
 const reps = Number(values.reps);
 const tls = await selfSignedServingCert();
-/** Responses by size and page start (-1: the whole list), made once: the server is not what is measured. */
-const responses = new Map<string, string>();
+/** Pages by size and start, made once (the server is not what is measured); a whole list is made per request. */
+const pages = new Map<string, string>();
 const body = (from: number, to: number, token?: string) => JSON.stringify({ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineList', metadata: { resourceVersion: '99999', ...(token ? { continue: token } : {}) }, items: Array.from({ length: to - from }, (_, k) => vm(from + k)) });
 const server = await startLoopbackServer((req, res) => {
   const url = new URL(req.url ?? '', 'https://x');
@@ -87,11 +87,10 @@ const server = await startLoopbackServer((req, res) => {
   const from = Number(url.searchParams.get('continue') ?? 0);
   const to = limit > 0 ? Math.min(count, from + limit) : count;
   res.setHeader('Content-Type', 'application/json');
-  const key = `${count}/${limit > 0 ? from : -1}`;
-  if (!responses.has(key)) responses.set(key, body(from, to, to < count ? String(to) : undefined));
-  res.end(responses.get(key));
-  // A whole list is dropped once sent, so the server's own memory does not grow with the sizes.
-  if (limit === 0) responses.delete(key);
+  if (limit === 0) return res.end(body(0, count));
+  const key = `${count}/${from}`;
+  if (!pages.has(key)) pages.set(key, body(from, to, to < count ? String(to) : undefined));
+  res.end(pages.get(key));
 }, tls);
 const kc = new KubeConfig();
 kc.loadFromOptions({

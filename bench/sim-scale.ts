@@ -70,8 +70,8 @@ async function measure(vms: number, nodes: number): Promise<Result> {
     // Count Running VMIs from an informer: listing 10,000 objects every second would load the API
     // server, and a bare watch that the server ends (or that drops under the load) would stop the
     // count for good, where the informer lists and watches again.
-    vmis = new Informer<Vmi>(plane.kubeConfig(), { path: pathOf(RESOURCES.vmi, namespace), list: () => client.list<Vmi>(RESOURCES.vmi, { namespace }) as never });
-    const informer = vmis;
+    const informer = new Informer<Vmi>(plane.kubeConfig(), { path: pathOf(RESOURCES.vmi, namespace), list: () => client.list<Vmi>(RESOURCES.vmi, { namespace }) as never });
+    vmis = informer;
     const isRunning = () => informer.list().filter((v) => v.status?.phase === 'Running' && !v.metadata?.deletionTimestamp).length;
     await informer.start();
     let running = isRunning();
